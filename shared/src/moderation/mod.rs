@@ -1,0 +1,1 @@
+//! The builtin moderation lexicon classifier (SPEC §2.2). Placeholder: being written.
