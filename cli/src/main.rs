@@ -1,1 +1,53 @@
-fn main() {}
+//! `policyctl`: the policy engine on the command line (SPEC §13).
+//!
+//! Offline commands need no gateway: `validate`, `eval`, `redact` and `test` run the same
+//! engine the data planes enforce with, so a policy repo's CI can prove a change before it
+//! is applied.
+
+mod commands;
+mod evaluate;
+mod files;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "policyctl",
+    version,
+    about = "Validate, test and evaluate Policy Gateway policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policy documents; prints `FILE: POINTER: MESSAGE` for every problem.
+    Validate(commands::validate::Args),
+    /// Decide one message under a policy (and optionally a rollout candidate).
+    Eval(commands::eval::Args),
+    /// Redact stdin to stdout, optionally through the streaming redactor.
+    Redact(commands::redact::Args),
+    /// Run policy test files: a policy plus cases with expected decisions.
+    Test(commands::test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
+        Command::Redact(args) => commands::redact::run(&args),
+        Command::Test(args) => commands::test::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("policyctl: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -132,12 +132,16 @@ impl CategorySet {
     }
 
     /// Parses wire names, returning the first unknown name as the error.
-    pub fn parse_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<CategorySet, String> {
-        names.into_iter().try_fold(CategorySet::EMPTY, |mut set, name| {
-            let category = Category::parse(name.trim()).ok_or_else(|| name.to_string())?;
-            set.insert(category);
-            Ok(set)
-        })
+    pub fn parse_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<CategorySet, String> {
+        names
+            .into_iter()
+            .try_fold(CategorySet::EMPTY, |mut set, name| {
+                let category = Category::parse(name.trim()).ok_or_else(|| name.to_string())?;
+                set.insert(category);
+                Ok(set)
+            })
     }
 
     pub fn names(self) -> Vec<&'static str> {
@@ -169,14 +173,21 @@ mod tests {
 
     #[test]
     fn set_iterates_in_taxonomy_order_whatever_the_insert_order() {
-        let set: CategorySet = [Category::ViolenceGraphic, Category::Harassment, Category::SelfHarm]
-            .into_iter()
-            .collect();
+        let set: CategorySet = [
+            Category::ViolenceGraphic,
+            Category::Harassment,
+            Category::SelfHarm,
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(set.names(), ["harassment", "self-harm", "violence/graphic"]);
     }
 
     #[test]
     fn parse_names_reports_the_unknown_name() {
-        assert_eq!(CategorySet::parse_names(["hate", "gore"]), Err("gore".to_string()));
+        assert_eq!(
+            CategorySet::parse_names(["hate", "gore"]),
+            Err("gore".to_string())
+        );
     }
 }

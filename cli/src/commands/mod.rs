@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod eval;
+pub mod redact;
+pub mod test;
+pub mod validate;
