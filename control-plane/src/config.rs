@@ -1,0 +1,44 @@
+//! Process configuration (SPEC §13). Every flag also reads its environment variable; tests
+//! build a `ServeConfig` directly instead of touching the process environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection string.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, env = "CP_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    #[arg(long, env = "CP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// HS256 secret for management JWTs.
+    #[arg(long, env = "CP_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+    /// PEM file(s) with RS256/ES256 public keys for management JWTs (comma-separated).
+    #[arg(long, env = "CP_JWT_PUBLIC_KEYS", value_delimiter = ',')]
+    pub jwt_public_keys: Vec<PathBuf>,
+    #[arg(long, env = "CP_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    #[arg(long, env = "CP_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Token data planes must present (`authorization: Bearer <token>` on every gRPC call).
+    #[arg(long, env = "CP_NODE_TOKEN", hide_env_values = true)]
+    pub node_token: String,
+    /// History entries kept per policy, oldest pruned first (SPEC §6).
+    #[arg(long, env = "POLICY_HISTORY_LIMIT", default_value_t = 50)]
+    pub history_limit: u32,
+    /// Moderation categories refused whatever a policy says (SPEC §2.2), comma-separated.
+    #[arg(long, env = "HARD_BLOCKED_CATEGORIES", default_value = "sexual/minors")]
+    pub hard_blocked_categories: String,
+    /// Skip applying migrations on start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}

@@ -1,0 +1,1 @@
+//! The data-plane sync service (SPEC §8). Being written.
