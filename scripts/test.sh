@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+#
+# Finds or starts Postgres (scripts/ensure-postgres.sh), then checks formatting, lints,
+# and runs every test of the workspace: engine unit and property tests, conformance
+# vectors, policyctl example policy tests, control-plane integration tests against real
+# Postgres (one database per test) and the end-to-end tests that start the real binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+  echo "test.sh: cargo is not installed; install Rust with rustup first" >&2
+  exit 1
+fi
+
+eval "$(scripts/ensure-postgres.sh)"
+export DATABASE_URL
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo test"
+cargo test --workspace --locked --no-fail-fast
