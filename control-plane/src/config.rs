@@ -4,6 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::anyhow;
+use policy_engine::{Category, CategorySet};
+
+use crate::auth::JwtSettings;
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// Postgres connection string.
@@ -33,7 +38,12 @@ pub struct ServeConfig {
     #[arg(long, env = "CP_NODE_TOKEN", hide_env_values = true)]
     pub node_token: String,
     /// History entries kept per policy, oldest pruned first (SPEC §6).
-    #[arg(long, env = "POLICY_HISTORY_LIMIT", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "POLICY_HISTORY_LIMIT",
+        default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub history_limit: u32,
     /// Moderation categories refused whatever a policy says (SPEC §2.2), comma-separated.
     #[arg(long, env = "HARD_BLOCKED_CATEGORIES", default_value = "sexual/minors")]
@@ -41,4 +51,32 @@ pub struct ServeConfig {
     /// Skip applying migrations on start.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+impl ServeConfig {
+    /// The JWT verification settings (SPEC §7).
+    pub fn jwt_settings(&self) -> JwtSettings {
+        JwtSettings {
+            hs256_secret: self.jwt_hs256_secret.clone(),
+            public_key_files: self.jwt_public_keys.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        }
+    }
+
+    /// `HARD_BLOCKED_CATEGORIES` as a set; an unknown name is a configuration error.
+    pub fn hard_blocked(&self) -> anyhow::Result<CategorySet> {
+        parse_hard_blocked(&self.hard_blocked_categories)
+    }
+}
+
+/// Parses a comma-separated list of moderation categories (blank entries ignored).
+pub fn parse_hard_blocked(spec: &str) -> anyhow::Result<CategorySet> {
+    CategorySet::parse_names(spec.split(',').map(str::trim).filter(|name| !name.is_empty()))
+        .map_err(|unknown| {
+            anyhow!(
+                "invalid HARD_BLOCKED_CATEGORIES: unknown category {unknown:?}; known: {}",
+                Category::known_names()
+            )
+        })
 }
