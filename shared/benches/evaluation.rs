@@ -84,6 +84,14 @@ fn evaluation(c: &mut Criterion) {
     });
     group.finish();
 
+    let matcher = policy_engine::matcher::TermMatcher::new(&allow, &deny).expect("terms compile");
+    c.bench_function("parts/normalize 4KiB", |b| {
+        b.iter(|| black_box(policy_engine::matcher::normalize_term(black_box(&text))))
+    });
+    c.bench_function("parts/match 4KiB against 20k terms", |b| {
+        b.iter(|| black_box(matcher.find(black_box(&text))))
+    });
+
     c.bench_function("compile 10k allow + 10k deny terms", |b| {
         b.iter(|| black_box(policy(&allow, &deny)))
     });

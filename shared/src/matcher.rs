@@ -109,31 +109,53 @@ pub fn normalize_term(term: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Writes `text` case-folded with whitespace runs collapsed to one ASCII space. ASCII bytes
-/// take a branch-light path; other characters are folded one by one.
+/// Writes `text` case-folded with whitespace runs collapsed to one ASCII space.
 fn normalize_into(text: &str, out: &mut Vec<u8>) {
-    let bytes = text.as_bytes();
-    let mut in_space = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            if matches!(b, b' ' | b'\t'..=b'\r') {
-                if !in_space {
-                    out.push(b' ');
-                }
-                in_space = true;
-            } else {
-                out.push(b.to_ascii_lowercase());
-                in_space = false;
-            }
-            i += 1;
-            continue;
+    if text.is_ascii() {
+        normalize_ascii(text.as_bytes(), out);
+    } else {
+        normalize_unicode(text, out);
+    }
+}
+
+/// ASCII text in two passes the compiler can vectorize: map every byte (lowercase, any
+/// whitespace to a space), then close up runs of spaces only where a double space occurs.
+/// A loop that collapses as it copies carries its write position from byte to byte and
+/// runs several times slower on typical messages.
+fn normalize_ascii(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend(bytes.iter().map(|&b| {
+        let lowered = if b.is_ascii_uppercase() { b | 0x20 } else { b };
+        if matches!(b, b'\t'..=b'\r') { b' ' } else { lowered }
+    }));
+    collapse_spaces(out, start);
+}
+
+/// Collapses runs of spaces in `buf[start..]` to one space, in place.
+fn collapse_spaces(buf: &mut Vec<u8>, start: usize) {
+    let Some(first) = memchr::memmem::find(&buf[start..], b"  ") else {
+        return;
+    };
+    let mut read = start + first + 1;
+    let mut write = read;
+    let len = buf.len();
+    while read < len {
+        // Skip the rest of this run of spaces, then copy up to and including the next
+        // space that starts a new run.
+        while read < len && buf[read] == b' ' {
+            read += 1;
         }
-        let Some(c) = text[i..].chars().next() else {
-            break;
-        };
-        i += c.len_utf8();
+        let next = memchr::memmem::find(&buf[read..], b"  ").map_or(len, |i| read + i + 1);
+        buf.copy_within(read..next, write);
+        write += next - read;
+        read = next;
+    }
+    buf.truncate(write);
+}
+
+fn normalize_unicode(text: &str, out: &mut Vec<u8>) {
+    let mut in_space = false;
+    for c in text.chars() {
         if c.is_whitespace() {
             if !in_space {
                 out.push(b' ');
@@ -142,8 +164,12 @@ fn normalize_into(text: &str, out: &mut Vec<u8>) {
             continue;
         }
         in_space = false;
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(fold(c).encode_utf8(&mut buf).as_bytes());
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase() as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(fold(c).encode_utf8(&mut buf).as_bytes());
+        }
     }
 }
 

@@ -62,3 +62,30 @@ fn empty_lists_match_nothing() {
 fn normalized_terms_are_trimmed_and_collapsed() {
     assert_eq!(normalize_term("  Visa \t FRAUD "), "visa fraud");
 }
+
+proptest::proptest! {
+    #[test]
+    fn ascii_fast_path_equals_the_general_path(text in "[ -~\t\n\r\x0b\x0c]{0,200}") {
+        let mut fast = Vec::new();
+        normalize_ascii(text.as_bytes(), &mut fast);
+        let mut general = Vec::new();
+        normalize_unicode(&text, &mut general);
+        proptest::prop_assert_eq!(fast, general);
+    }
+}
+
+#[test]
+fn space_runs_collapse_everywhere() {
+    for (raw, expected) in [
+        ("a  b", "a b"),
+        ("  lead", " lead"),
+        ("trail   ", "trail "),
+        ("a \t\n b  c\r\n\r\nd", "a b c d"),
+        ("    ", " "),
+        ("no runs here", "no runs here"),
+    ] {
+        let mut out = Vec::new();
+        normalize_ascii(raw.as_bytes(), &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{raw:?}");
+    }
+}
