@@ -18,6 +18,7 @@ pub mod model;
 pub mod moderation;
 pub mod normalize;
 pub mod redact;
+pub mod rollback;
 pub mod rollout;
 pub mod validate;
 pub mod window;
