@@ -1,0 +1,289 @@
+//! Audit entries (SPEC §6, §9): receipt, enforcement history, rollout observations.
+//!
+//! Per batch, in one transaction:
+//! 1. every id goes into `audit_receipts` (`ON CONFLICT DO NOTHING RETURNING id`): what
+//!    comes back is what this batch is the first to deliver;
+//! 2. of those, entries whose policy keeps audit logs become `enforcement` history rows;
+//! 3. of those, candidate decisions (canary, shadow) are counted per minute in
+//!    `rollout_observations`, whatever `audit_logs` says, for automatic rollback (SPEC §9);
+//! 4. the touched policies' history is pruned to the history limit, oldest first.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use policy_proto::v1::{AuditBatch, AuditEntry, DecisionRecord};
+use serde_json::json;
+use sqlx::PgPool;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, Time};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::fields;
+
+const KIND: &str = "audit entry";
+const DECISIONS: [&str; 5] = ["allow", "rewrite", "summary", "escalate", "refuse"];
+const ROLLOUT_MODES: [&str; 3] = ["enforced", "canary", "shadow"];
+
+/// An entry that passed [`check`].
+pub(super) struct Checked {
+    id: Uuid,
+    created_at: OffsetDateTime,
+    entry: AuditEntry,
+    decision: DecisionRecord,
+}
+
+pub(super) struct Stored {
+    pub(super) new: usize,
+    pub(super) history: usize,
+    pub(super) observations: usize,
+}
+
+/// Validates a whole batch before anything is written: one bad entry refuses the batch
+/// with INVALID_ARGUMENT naming it. Returns the ids to acknowledge, as sent.
+pub(super) fn check(batch: AuditBatch) -> Result<(Vec<String>, Vec<Checked>), Status> {
+    let mut ids = Vec::with_capacity(batch.entries.len());
+    let mut checked = Vec::with_capacity(batch.entries.len());
+    for mut entry in batch.entries {
+        let id = fields::entry_id(KIND, &entry.id)?;
+        let created_at = fields::created_at(KIND, &id, entry.created_at_unix_ms)?;
+        fields::required(KIND, &id, "org", &entry.org)?;
+        let Some(decision) = entry.decision.take() else {
+            return Err(Status::invalid_argument(format!(
+                "{KIND} {id}: decision is missing"
+            )));
+        };
+        fields::required(KIND, &id, "decision.policy_id", &decision.policy_id)?;
+        fields::count(KIND, &id, "decision.revision", decision.revision)?;
+        if !DECISIONS.contains(&decision.decision.as_str()) {
+            return Err(Status::invalid_argument(format!(
+                "{KIND} {id}: decision.decision must be one of {}",
+                DECISIONS.join(", ")
+            )));
+        }
+        if !ROLLOUT_MODES.contains(&decision.rollout_mode.as_str()) {
+            return Err(Status::invalid_argument(format!(
+                "{KIND} {id}: decision.rollout_mode must be one of {}",
+                ROLLOUT_MODES.join(", ")
+            )));
+        }
+        ids.push(std::mem::take(&mut entry.id));
+        checked.push(Checked {
+            id,
+            created_at,
+            entry,
+            decision,
+        });
+    }
+    Ok((ids, checked))
+}
+
+pub(super) async fn store(
+    pool: &PgPool,
+    history_limit: u32,
+    entries: &[Checked],
+) -> Result<Stored, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<Uuid> = entries.iter().map(|e| e.id).collect();
+    // Sorted so that concurrent batches sharing ids lock them in the same order.
+    let mut fresh: HashSet<Uuid> = sqlx::query_scalar(
+        "INSERT INTO audit_receipts (id) \
+         SELECT id FROM UNNEST($1::uuid[]) AS t(id) ORDER BY id \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let new = fresh.len();
+
+    let mut history = HistoryRows::default();
+    let mut observations: BTreeMap<(&str, &str, i64, OffsetDateTime, &str), i64> = BTreeMap::new();
+    // `remove` also drops an id repeated inside this batch after its first occurrence.
+    for checked in entries.iter().filter(|e| fresh.remove(&e.id)) {
+        if checked.entry.audit_logs {
+            history.push(checked);
+        }
+        let decision = &checked.decision;
+        if matches!(decision.rollout_mode.as_str(), "canary" | "shadow") {
+            let revision = i64::try_from(decision.revision).unwrap_or(i64::MAX);
+            *observations
+                .entry((
+                    checked.entry.org.as_str(),
+                    decision.policy_id.as_str(),
+                    revision,
+                    minute(checked.created_at),
+                    decision.decision.as_str(),
+                ))
+                .or_default() += 1;
+        }
+    }
+
+    let history_rows = history.ids.len();
+    if history_rows > 0 {
+        sqlx::query(
+            "INSERT INTO history (id, org, type, policy_id, policy_name, created_at, entry) \
+             SELECT id, org, 'enforcement', policy_id, NULLIF(policy_name, ''), created_at, entry::jsonb \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) \
+                  AS t(id, org, policy_id, policy_name, created_at, entry) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&history.ids)
+        .bind(&history.orgs)
+        .bind(&history.policy_ids)
+        .bind(&history.policy_names)
+        .bind(&history.created_at)
+        .bind(&history.entries)
+        .execute(&mut *tx)
+        .await?;
+        prune(&mut tx, &history, history_limit).await?;
+    }
+
+    let observation_rows = observations.len();
+    if observation_rows > 0 {
+        let mut columns = ObservationRows::default();
+        for ((org, policy_id, revision, minute, decision), count) in observations {
+            columns.orgs.push(org);
+            columns.policy_ids.push(policy_id);
+            columns.revisions.push(revision);
+            columns.minutes.push(minute);
+            columns.decisions.push(decision);
+            columns.counts.push(count);
+        }
+        // Ordered so that concurrent batches lock counter rows in the same order.
+        sqlx::query(
+            "INSERT INTO rollout_observations (org, policy_id, revision, minute, decision, count) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::text[], $6::int8[]) \
+             ORDER BY 1, 2, 3, 4, 5 \
+             ON CONFLICT (org, policy_id, revision, minute, decision) \
+             DO UPDATE SET count = rollout_observations.count + EXCLUDED.count",
+        )
+        .bind(&columns.orgs)
+        .bind(&columns.policy_ids)
+        .bind(&columns.revisions)
+        .bind(&columns.minutes)
+        .bind(&columns.decisions)
+        .bind(&columns.counts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Stored {
+        new,
+        history: history_rows,
+        observations: observation_rows,
+    })
+}
+
+/// Keeps the newest `limit` history entries of each policy this batch wrote to (SPEC §6:
+/// per policy, oldest pruned first), in one statement.
+async fn prune(
+    tx: &mut sqlx::PgConnection,
+    history: &HistoryRows,
+    limit: u32,
+) -> Result<(), sqlx::Error> {
+    let touched: BTreeSet<(&str, &str)> = history
+        .orgs
+        .iter()
+        .zip(&history.policy_ids)
+        .map(|(org, policy)| (org.as_str(), policy.as_str()))
+        .collect();
+    let (orgs, policies): (Vec<&str>, Vec<&str>) = touched.into_iter().unzip();
+    sqlx::query(
+        "DELETE FROM history WHERE id IN ( \
+             SELECT id FROM ( \
+                 SELECT h.id, row_number() OVER ( \
+                     PARTITION BY h.org, h.policy_id ORDER BY h.created_at DESC, h.id DESC) AS n \
+                 FROM history h \
+                 JOIN UNNEST($1::text[], $2::text[]) AS t(org, policy_id) \
+                   ON h.org = t.org AND h.policy_id = t.policy_id \
+             ) ranked WHERE n > $3)",
+    )
+    .bind(&orgs)
+    .bind(&policies)
+    .bind(i64::from(limit))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The UTC minute `at` falls in: the bucket of `rollout_observations`.
+fn minute(at: OffsetDateTime) -> OffsetDateTime {
+    let (hour, minute, _) = at.to_hms();
+    Time::from_hms(hour, minute, 0).map_or(at, |start| at.replace_time(start))
+}
+
+/// `history` columns, one array each, for UNNEST.
+#[derive(Default)]
+struct HistoryRows {
+    ids: Vec<Uuid>,
+    orgs: Vec<String>,
+    policy_ids: Vec<String>,
+    policy_names: Vec<String>,
+    created_at: Vec<OffsetDateTime>,
+    entries: Vec<String>,
+}
+
+impl HistoryRows {
+    fn push(&mut self, checked: &Checked) {
+        let (entry, decision) = (&checked.entry, &checked.decision);
+        self.ids.push(checked.id);
+        self.orgs.push(entry.org.clone());
+        self.policy_ids.push(decision.policy_id.clone());
+        self.policy_names.push(decision.policy_name.clone());
+        self.created_at.push(checked.created_at);
+        self.entries.push(history_entry(checked).to_string());
+    }
+}
+
+#[derive(Default)]
+struct ObservationRows<'a> {
+    orgs: Vec<&'a str>,
+    policy_ids: Vec<&'a str>,
+    revisions: Vec<i64>,
+    minutes: Vec<OffsetDateTime>,
+    decisions: Vec<&'a str>,
+    counts: Vec<i64>,
+}
+
+/// The `entry` JSON of an enforcement history row: the decision record (SPEC §2.5) plus
+/// the request's identifiers (SPEC §6). Identifiers only, never content.
+fn history_entry(checked: &Checked) -> serde_json::Value {
+    let (entry, d) = (&checked.entry, &checked.decision);
+    let text = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+    let redaction_counts: BTreeMap<&str, u64> = d
+        .redaction_counts
+        .iter()
+        .map(|(kind, n)| (kind.as_str(), *n))
+        .collect();
+    json!({
+        "decision": d.decision,
+        "reason_code": d.reason_code,
+        "reason_detail": text(&d.reason_detail),
+        "policy_id": d.policy_id,
+        "policy_name": d.policy_name,
+        "revision": d.revision,
+        "triggered_categories": d.triggered_categories,
+        "allowlist_hits": d.allowlist_hits,
+        "denylist_hits": d.denylist_hits,
+        "hard_block": d.hard_block,
+        "off_topic": d.off_topic,
+        "rollout_mode": d.rollout_mode,
+        "enforced": d.enforced,
+        "redacted": d.redacted,
+        "redaction_counts": redaction_counts,
+        "policy_user": text(&entry.policy_user),
+        "quota_subject": text(&entry.quota_subject),
+        "policy_target": text(&entry.policy_target),
+        "project_id": text(&entry.project_id),
+        "project_label": text(&entry.project_label),
+        "data_classification": text(&entry.data_classification),
+        "model": text(&entry.model),
+        "request_id": text(&entry.request_id),
+        "node_id": text(&entry.node_id),
+        "created_at": checked.created_at.format(&Rfc3339).ok(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
