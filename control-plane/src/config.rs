@@ -72,11 +72,15 @@ impl ServeConfig {
 
 /// Parses a comma-separated list of moderation categories (blank entries ignored).
 pub fn parse_hard_blocked(spec: &str) -> anyhow::Result<CategorySet> {
-    CategorySet::parse_names(spec.split(',').map(str::trim).filter(|name| !name.is_empty()))
-        .map_err(|unknown| {
-            anyhow!(
-                "invalid HARD_BLOCKED_CATEGORIES: unknown category {unknown:?}; known: {}",
-                Category::known_names()
-            )
-        })
+    CategorySet::parse_names(
+        spec.split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty()),
+    )
+    .map_err(|unknown| {
+        anyhow!(
+            "invalid HARD_BLOCKED_CATEGORIES: unknown category {unknown:?}; known: {}",
+            Category::known_names()
+        )
+    })
 }

@@ -253,9 +253,10 @@ pub fn from_sqlx(error: sqlx::Error) -> ApiError {
                 ),
                 // check_violation / not_null / string too long / numeric out of range:
                 // input the service should have caught, still the client's to fix.
-                "23514" | "23502" | "22001" | "22003" => {
-                    ApiError::invalid(format!("the request violates a constraint: {}", db.message()))
-                }
+                "23514" | "23502" | "22001" | "22003" => ApiError::invalid(format!(
+                    "the request violates a constraint: {}",
+                    db.message()
+                )),
                 // serialization_failure / deadlock: safe to retry.
                 "40001" | "40P01" => {
                     ApiError::Conflict("a concurrent change conflicted; retry".to_owned())

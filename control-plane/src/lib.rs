@@ -10,7 +10,6 @@ pub mod service;
 pub mod sync;
 pub mod telemetry;
 
-use std::future::Future;
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,33 +152,21 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             .await
             .context("HTTP server failed")
     };
-    let grpc_server = serve_sync(
+    let sync_settings = sync::Settings {
+        node_token: config.node_token.clone(),
+        replica_id: replica_id(),
+        hard_blocked,
+        history_limit: config.history_limit,
+    };
+    let grpc_server = sync::serve(
         grpc_listener,
         pool.clone(),
-        &config,
-        hard_blocked,
+        sync_settings,
         signalled(stopped.clone()),
     );
     tokio::try_join!(http_server, grpc_server)?;
     pool.close().await;
     tracing::info!("control plane stopped");
-    Ok(())
-}
-
-/// The data-plane sync service (SPEC §8) on its listener, until `shutdown` resolves.
-async fn serve_sync(
-    listener: TcpListener,
-    pool: PgPool,
-    config: &ServeConfig,
-    hard_blocked: policy_engine::CategorySet,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    // SEAM: replaced by `sync::serve(listener, pool, sync::Settings { node_token,
-    // replica_id, hard_blocked }, shutdown)` once the sync service lands.
-    let _ = (pool, &config.node_token, replica_id(), hard_blocked);
-    tracing::warn!(addr = ?listener.local_addr().ok(), "data-plane sync service is not built in yet");
-    shutdown.await;
-    drop(listener);
     Ok(())
 }
 

@@ -34,7 +34,10 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material, not even the public part.
         f.debug_struct("Verifier")
-            .field("algorithms", &self.keys.iter().map(|(a, _)| a).collect::<Vec<_>>())
+            .field(
+                "algorithms",
+                &self.keys.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+            )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -46,7 +49,10 @@ impl Verifier {
     pub fn from_settings(settings: &JwtSettings) -> anyhow::Result<Self> {
         let mut keys = Vec::new();
         if let Some(secret) = settings.hs256_secret.as_deref().filter(|s| !s.is_empty()) {
-            keys.push((Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes())));
+            keys.push((
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            ));
         }
         for path in &settings.public_key_files {
             let text = std::fs::read(path)

@@ -24,5 +24,7 @@ pub async fn bump(conn: &mut PgConnection) -> sqlx::Result<i64> {
 
 /// The current version.
 pub async fn current(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT version FROM config_state").fetch_one(pool).await
+    sqlx::query_scalar("SELECT version FROM config_state")
+        .fetch_one(pool)
+        .await
 }

@@ -18,7 +18,8 @@ pub enum EntryType {
 }
 
 impl EntryType {
-    pub const NAMES: [&'static str; 5] = ["enforcement", "simulation", "revision", "rollback", "key"];
+    pub const NAMES: [&'static str; 5] =
+        ["enforcement", "simulation", "revision", "rollback", "key"];
 
     pub const fn name(self) -> &'static str {
         match self {

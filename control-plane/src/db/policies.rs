@@ -160,11 +160,14 @@ pub async fn state(
     org: &str,
     policy_id: &str,
 ) -> sqlx::Result<Option<PolicyStateRow>> {
-    sqlx::query_as(concat!(state_select!(), "WHERE p.org = $1 AND p.policy_id = $2"))
-        .bind(org)
-        .bind(policy_id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(concat!(
+        state_select!(),
+        "WHERE p.org = $1 AND p.policy_id = $2"
+    ))
+    .bind(org)
+    .bind(policy_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// One page of policy states ordered by id, after `after` when given.

@@ -38,7 +38,10 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
             ApiError::invalid(format!("invalid JSON body: {}", rejection.body_text()))
         }
-        _ => ApiError::invalid(format!("cannot read the request body: {}", rejection.body_text())),
+        _ => ApiError::invalid(format!(
+            "cannot read the request body: {}",
+            rejection.body_text()
+        )),
     }
 }
 
@@ -61,7 +64,10 @@ where
 }
 
 fn query_rejection(rejection: &QueryRejection) -> ApiError {
-    ApiError::invalid(format!("invalid query parameters: {}", rejection.body_text()))
+    ApiError::invalid(format!(
+        "invalid query parameters: {}",
+        rejection.body_text()
+    ))
 }
 
 /// Path parameters.

@@ -35,7 +35,9 @@ impl PolicyQuery {
         self.policy_id
             .as_deref()
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| ApiError::invalid_param("policy_id", "the policy_id query parameter is required"))
+            .ok_or_else(|| {
+                ApiError::invalid_param("policy_id", "the policy_id query parameter is required")
+            })
     }
 }
 
@@ -79,7 +81,9 @@ pub async fn save_config(
     Json(body): Json<SaveBody>,
 ) -> ApiResult<Reply<PolicyState>> {
     caller.require(Role::Editor)?;
-    policies::save(&state.pool, &caller, &state.settings, body.config).await.map(Reply)
+    policies::save(&state.pool, &caller, &state.settings, body.config)
+        .await
+        .map(Reply)
 }
 
 pub async fn get_config(
@@ -87,7 +91,9 @@ pub async fn get_config(
     State(state): State<AppState>,
     Query(query): Query<PolicyQuery>,
 ) -> ApiResult<Reply<PolicyState>> {
-    policies::get(&state.pool, &caller, query.policy_id()?).await.map(Reply)
+    policies::get(&state.pool, &caller, query.policy_id()?)
+        .await
+        .map(Reply)
 }
 
 pub async fn list_configs(
@@ -96,7 +102,9 @@ pub async fn list_configs(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Reply<Page<PolicyState>>> {
     let limit = page_limit(query.limit, DEFAULT_PAGE)?;
-    policies::list(&state.pool, &caller, query.cursor.as_deref(), limit).await.map(Reply)
+    policies::list(&state.pool, &caller, query.cursor.as_deref(), limit)
+        .await
+        .map(Reply)
 }
 
 pub async fn list_revisions(
@@ -109,8 +117,9 @@ pub async fn list_revisions(
         .cursor
         .as_deref()
         .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid_param("cursor", "cursor is not one this API returned"))
+            c.parse::<i64>().map_err(|_| {
+                ApiError::invalid_param("cursor", "cursor is not one this API returned")
+            })
         })
         .transpose()?;
     policies::revisions(&state.pool, &caller, query.policy_id()?, before, limit)
@@ -124,7 +133,9 @@ pub async fn get_revision(
     Path(revision): Path<i64>,
     Query(query): Query<PolicyQuery>,
 ) -> ApiResult<Reply<RevisionView>> {
-    policies::revision(&state.pool, &caller, query.policy_id()?, revision).await.map(Reply)
+    policies::revision(&state.pool, &caller, query.policy_id()?, revision)
+        .await
+        .map(Reply)
 }
 
 pub async fn rollback(
@@ -133,9 +144,15 @@ pub async fn rollback(
     Json(body): Json<RollbackBody>,
 ) -> ApiResult<Reply<PolicyState>> {
     caller.require(Role::Editor)?;
-    rollout::rollback(&state.pool, &caller, &state.settings, &body.policy_id, body.revision)
-        .await
-        .map(Reply)
+    rollout::rollback(
+        &state.pool,
+        &caller,
+        &state.settings,
+        &body.policy_id,
+        body.revision,
+    )
+    .await
+    .map(Reply)
 }
 
 pub async fn promote(
@@ -144,9 +161,15 @@ pub async fn promote(
     Json(body): Json<RolloutBody>,
 ) -> ApiResult<Reply<PolicyState>> {
     caller.require(Role::Editor)?;
-    rollout::end(&state.pool, &caller, &state.settings, &body.policy_id, Ending::Promote)
-        .await
-        .map(Reply)
+    rollout::end(
+        &state.pool,
+        &caller,
+        &state.settings,
+        &body.policy_id,
+        Ending::Promote,
+    )
+    .await
+    .map(Reply)
 }
 
 pub async fn abort(
@@ -155,9 +178,15 @@ pub async fn abort(
     Json(body): Json<RolloutBody>,
 ) -> ApiResult<Reply<PolicyState>> {
     caller.require(Role::Editor)?;
-    rollout::end(&state.pool, &caller, &state.settings, &body.policy_id, Ending::Abort)
-        .await
-        .map(Reply)
+    rollout::end(
+        &state.pool,
+        &caller,
+        &state.settings,
+        &body.policy_id,
+        Ending::Abort,
+    )
+    .await
+    .map(Reply)
 }
 
 pub async fn simulate(
@@ -166,7 +195,9 @@ pub async fn simulate(
     Json(body): Json<SimulateRequest>,
 ) -> ApiResult<Reply<SimulateResponse>> {
     caller.require(Role::Editor)?;
-    simulate::simulate(&state.pool, &caller, &state.settings, body).await.map(Reply)
+    simulate::simulate(&state.pool, &caller, &state.settings, body)
+        .await
+        .map(Reply)
 }
 
 pub async fn history(
@@ -180,7 +211,9 @@ pub async fn history(
         cursor: query.cursor.as_deref(),
         limit: page_limit(query.limit, history::DEFAULT_LIMIT)?,
     };
-    service::history::list(&state.pool, &caller, &query).await.map(Reply)
+    service::history::list(&state.pool, &caller, &query)
+        .await
+        .map(Reply)
 }
 
 pub async fn usage(
@@ -192,8 +225,12 @@ pub async fn usage(
         .project_id
         .as_deref()
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ApiError::invalid_param("project_id", "the project_id query parameter is required"))?;
-    usage::usage(&state.pool, &caller, project_id, query.window.as_deref()).await.map(Reply)
+        .ok_or_else(|| {
+            ApiError::invalid_param("project_id", "the project_id query parameter is required")
+        })?;
+    usage::usage(&state.pool, &caller, project_id, query.window.as_deref())
+        .await
+        .map(Reply)
 }
 
 /// A data-plane node as the sync service last recorded it (SPEC §8).
@@ -217,7 +254,10 @@ pub struct NodeView {
 }
 
 /// `GET /nodes`: the fleet is shared by every org, so only admins see it.
-pub async fn nodes(caller: Caller, State(state): State<AppState>) -> ApiResult<Reply<Page<NodeView>>> {
+pub async fn nodes(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> ApiResult<Reply<Page<NodeView>>> {
     caller.require(Role::Admin)?;
     let rows = nodes::list(&state.pool).await?;
     let data = rows
@@ -237,5 +277,8 @@ pub async fn nodes(caller: Caller, State(state): State<AppState>) -> ApiResult<R
             nack_count: n.nack_count,
         })
         .collect();
-    Ok(Reply(Page { data, next_cursor: None }))
+    Ok(Reply(Page {
+        data,
+        next_cursor: None,
+    }))
 }

@@ -45,7 +45,10 @@ impl FromRef<AppState> for Arc<Verifier> {
 /// The API router, ready to serve (tests drive it with `oneshot`).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/config", post(handlers::save_config).get(handlers::get_config))
+        .route(
+            "/config",
+            post(handlers::save_config).get(handlers::get_config),
+        )
         .route("/configs", get(handlers::list_configs))
         .route("/config/revisions", get(handlers::list_revisions))
         .route("/config/revisions/{revision}", get(handlers::get_revision))
@@ -56,7 +59,10 @@ pub fn router(state: AppState) -> Router {
         .route("/history", get(handlers::history))
         .route("/usage", get(handlers::usage))
         .route("/nodes", get(handlers::nodes))
-        .route("/projects", post(resources::create_project).get(resources::list_projects))
+        .route(
+            "/projects",
+            post(resources::create_project).get(resources::list_projects),
+        )
         .route(
             "/projects/{id}",
             get(resources::get_project)
@@ -67,8 +73,14 @@ pub fn router(state: AppState) -> Router {
             "/projects/{id}/keys",
             post(resources::create_project_key).get(resources::list_project_keys),
         )
-        .route("/projects/{id}/keys/{key_id}", delete(resources::revoke_project_key))
-        .route("/keys", post(resources::create_org_key).get(resources::list_org_keys))
+        .route(
+            "/projects/{id}/keys/{key_id}",
+            delete(resources::revoke_project_key),
+        )
+        .route(
+            "/keys",
+            post(resources::create_org_key).get(resources::list_org_keys),
+        )
         .route("/keys/{key_id}", delete(resources::revoke_org_key))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()

@@ -42,7 +42,9 @@ pub async fn list_projects(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Reply<Page<ProjectView>>> {
     let limit = page_limit(query.limit, DEFAULT_PAGE)?;
-    projects::list(&state.pool, &caller, query.cursor.as_deref(), limit).await.map(Reply)
+    projects::list(&state.pool, &caller, query.cursor.as_deref(), limit)
+        .await
+        .map(Reply)
 }
 
 pub async fn get_project(
@@ -60,7 +62,9 @@ pub async fn update_project(
     Json(body): Json<UpdateProject>,
 ) -> ApiResult<Reply<ProjectView>> {
     caller.require(Role::Admin)?;
-    projects::update(&state.pool, &caller, &id, body).await.map(Reply)
+    projects::update(&state.pool, &caller, &id, body)
+        .await
+        .map(Reply)
 }
 
 pub async fn delete_project(
@@ -98,7 +102,9 @@ pub async fn revoke_project_key(
     Path((id, key_id)): Path<(String, Uuid)>,
 ) -> ApiResult<Reply<KeyView>> {
     caller.require(Role::Admin)?;
-    keys::revoke(&state.pool, &caller, &state.settings, Some(&id), key_id).await.map(Reply)
+    keys::revoke(&state.pool, &caller, &state.settings, Some(&id), key_id)
+        .await
+        .map(Reply)
 }
 
 pub async fn create_org_key(
@@ -125,5 +131,7 @@ pub async fn revoke_org_key(
     Path(key_id): Path<Uuid>,
 ) -> ApiResult<Reply<KeyView>> {
     caller.require(Role::Admin)?;
-    keys::revoke(&state.pool, &caller, &state.settings, None, key_id).await.map(Reply)
+    keys::revoke(&state.pool, &caller, &state.settings, None, key_id)
+        .await
+        .map(Reply)
 }

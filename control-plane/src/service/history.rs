@@ -65,8 +65,14 @@ fn view(row: EntryRow) -> Value {
     out.insert("type".into(), Value::String(row.entry_type));
     let created_at = row.created_at.format(&Rfc3339).unwrap_or_default();
     out.insert("created_at".into(), Value::String(created_at));
-    out.insert("policy_id".into(), row.policy_id.map_or(Value::Null, Value::String));
-    out.insert("policy_name".into(), row.policy_name.map_or(Value::Null, Value::String));
+    out.insert(
+        "policy_id".into(),
+        row.policy_id.map_or(Value::Null, Value::String),
+    );
+    out.insert(
+        "policy_name".into(),
+        row.policy_name.map_or(Value::Null, Value::String),
+    );
     if let Value::Object(fields) = row.entry.0 {
         for (key, value) in fields {
             // The common fields are the table's; an entry cannot shadow them.

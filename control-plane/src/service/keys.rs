@@ -113,7 +113,11 @@ pub async fn create(
 }
 
 /// Keys of a project (404 for an unknown project), or the org-wide keys.
-pub async fn list(pool: &PgPool, caller: &Caller, project_id: Option<&str>) -> ApiResult<Vec<KeyView>> {
+pub async fn list(
+    pool: &PgPool,
+    caller: &Caller,
+    project_id: Option<&str>,
+) -> ApiResult<Vec<KeyView>> {
     if let Some(project_id) = project_id {
         projects::get(pool, &caller.org, project_id)
             .await?

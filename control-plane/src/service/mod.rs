@@ -48,7 +48,11 @@ impl<T> Page<T> {
     ) -> Self {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(&cursor_of) } else { None };
+        let next_cursor = if more {
+            rows.last().map(&cursor_of)
+        } else {
+            None
+        };
         Page {
             data: rows.into_iter().map(view).collect(),
             next_cursor,
@@ -81,7 +85,10 @@ pub(crate) fn now() -> OffsetDateTime {
 pub(crate) fn required_text<'a>(field: &str, value: &'a str, max: usize) -> ApiResult<&'a str> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(ApiError::invalid_param(field, format!("{field} must not be empty")));
+        return Err(ApiError::invalid_param(
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     if value.chars().count() > max {
         return Err(ApiError::invalid_param(

@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 
 use super::{Page, Settings, now, rfc3339};
 use crate::auth::Caller;
+use crate::db::config_version;
 use crate::db::history::{self, EntryType, NewEntry};
 use crate::db::policies::{self, Pointers, PolicyRow, PolicyStateRow, RevisionRow};
-use crate::db::config_version;
 use crate::error::{ApiError, ApiResult};
 
 /// The policy state of SPEC §7.
@@ -117,8 +117,15 @@ pub async fn save(
         Some(row) => place_save(row, &policy, at),
     };
     let revision = pointers.latest_revision;
-    policies::insert_revision(&mut tx, &caller.org, policy_id, revision, &config, &caller.sub)
-        .await?;
+    policies::insert_revision(
+        &mut tx,
+        &caller.org,
+        policy_id,
+        revision,
+        &config,
+        &caller.sub,
+    )
+    .await?;
     policies::set_pointers(&mut tx, &caller.org, policy_id, &pointers, &caller.sub).await?;
     let entry = json!({
         "event": "saved",
@@ -172,7 +179,11 @@ fn place_save(row: &PolicyRow, policy: &Policy, at: OffsetDateTime) -> Pointers 
             latest_revision: revision,
             stable_revision: row.stable_revision,
             candidate_revision: Some(revision),
-            rollout_state: if rollout.canary.enabled { "canary" } else { "shadow" },
+            rollout_state: if rollout.canary.enabled {
+                "canary"
+            } else {
+                "shadow"
+            },
             rollout_started_at: Some(at),
             cooldown_until: None,
         }
@@ -194,7 +205,10 @@ fn in_cooldown(row: &PolicyRow, at: OffsetDateTime) -> bool {
 
 /// The state a policy returns to when its candidate goes away: still cooling down if the
 /// cooldown has not ended, otherwise no rollout.
-pub(super) fn settled(row: &PolicyRow, at: OffsetDateTime) -> (&'static str, Option<OffsetDateTime>) {
+pub(super) fn settled(
+    row: &PolicyRow,
+    at: OffsetDateTime,
+) -> (&'static str, Option<OffsetDateTime>) {
     if in_cooldown(row, at) {
         ("cooldown", row.cooldown_until)
     } else {
@@ -221,13 +235,21 @@ async fn lock_or_create(
         .ok_or_else(|| ApiError::Conflict("the policy was changed concurrently; retry".into()))
 }
 
-pub(super) async fn lock_existing(conn: &mut PgConnection, org: &str, policy_id: &str) -> ApiResult<PolicyRow> {
+pub(super) async fn lock_existing(
+    conn: &mut PgConnection,
+    org: &str,
+    policy_id: &str,
+) -> ApiResult<PolicyRow> {
     policies::lock(conn, org, policy_id)
         .await?
         .ok_or_else(|| ApiError::not_found("policy", policy_id))
 }
 
-pub(super) async fn read_state(conn: &mut PgConnection, org: &str, policy_id: &str) -> ApiResult<PolicyState> {
+pub(super) async fn read_state(
+    conn: &mut PgConnection,
+    org: &str,
+    policy_id: &str,
+) -> ApiResult<PolicyState> {
     policies::state(conn, org, policy_id)
         .await?
         .map(PolicyState::from)
@@ -250,7 +272,12 @@ pub async fn list(
     limit: u32,
 ) -> ApiResult<Page<PolicyState>> {
     let rows = policies::states(pool, &caller.org, after, i64::from(limit) + 1).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.policy_id.clone(), PolicyState::from))
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |r| r.policy_id.clone(),
+        PolicyState::from,
+    ))
 }
 
 /// `GET /config/revisions?policy_id=`: newest first.
@@ -304,7 +331,11 @@ pub(super) async fn find_revision(
 ) -> ApiResult<RevisionRow> {
     policies::revision(db, org, policy_id, revision)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("revision {revision} of policy {policy_id:?} not found")))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "revision {revision} of policy {policy_id:?} not found"
+            ))
+        })
 }
 
 pub(super) fn document_name(document: &Value) -> Option<&str> {

@@ -91,7 +91,10 @@ pub async fn create(pool: &PgPool, caller: &Caller, body: CreateProject) -> ApiR
     let id = match body.id.as_deref() {
         Some(id) => check_id(id)?,
         None => normalize::slug(name).ok_or_else(|| {
-            ApiError::invalid_param("name", "the name has no letter or digit to derive an id from; give an id")
+            ApiError::invalid_param(
+                "name",
+                "the name has no letter or digit to derive an id from; give an id",
+            )
         })?,
     };
     let status = check_status(body.status.as_deref().unwrap_or("active"))?;
@@ -130,7 +133,12 @@ pub async fn list(
     limit: u32,
 ) -> ApiResult<Page<ProjectView>> {
     let rows = projects::list(pool, &caller.org, after, i64::from(limit) + 1).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), ProjectView::from))
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |r| r.id.clone(),
+        ProjectView::from,
+    ))
 }
 
 pub async fn update(
@@ -194,7 +202,9 @@ fn check_id(id: &str) -> ApiResult<String> {
         Some(slug) if slug == id => Ok(slug),
         Some(slug) => Err(ApiError::invalid_param(
             "id",
-            format!("id must be a lowercase slug (letters, digits and single dashes), e.g. {slug:?}"),
+            format!(
+                "id must be a lowercase slug (letters, digits and single dashes), e.g. {slug:?}"
+            ),
         )),
         None => Err(ApiError::invalid_param(
             "id",

@@ -38,8 +38,15 @@ pub async fn rollback(
         rollout_started_at: None,
         cooldown_until,
     };
-    policies::insert_revision(&mut tx, &caller.org, policy_id, revision, &document, &caller.sub)
-        .await?;
+    policies::insert_revision(
+        &mut tx,
+        &caller.org,
+        policy_id,
+        revision,
+        &document,
+        &caller.sub,
+    )
+    .await?;
     policies::set_pointers(&mut tx, &caller.org, policy_id, &pointers, &caller.sub).await?;
     let entry = json!({
         "rollback_type": "manual",
@@ -50,7 +57,16 @@ pub async fn rollback(
         "dropped_candidate_revision": row.candidate_revision,
         "author": caller.sub,
     });
-    record(&mut tx, caller, settings, policy_id, &document, EntryType::Rollback, entry).await?;
+    record(
+        &mut tx,
+        caller,
+        settings,
+        policy_id,
+        &document,
+        EntryType::Rollback,
+        entry,
+    )
+    .await?;
     config_version::bump(&mut tx).await?;
     let state = read_state(&mut tx, &caller.org, policy_id).await?;
     tx.commit().await?;
@@ -80,9 +96,9 @@ pub async fn end(
 ) -> ApiResult<PolicyState> {
     let mut tx = pool.begin().await?;
     let row = lock_existing(&mut tx, &caller.org, policy_id).await?;
-    let candidate = row.candidate_revision.ok_or_else(|| {
-        ApiError::Conflict(format!("policy {policy_id:?} has no active rollout"))
-    })?;
+    let candidate = row
+        .candidate_revision
+        .ok_or_else(|| ApiError::Conflict(format!("policy {policy_id:?} has no active rollout")))?;
     let (state, cooldown_until) = settled(&row, now());
     let stable = match ending {
         Ending::Promote => candidate,
@@ -97,7 +113,10 @@ pub async fn end(
         cooldown_until,
     };
     policies::set_pointers(&mut tx, &caller.org, policy_id, &pointers, &caller.sub).await?;
-    let document = find_revision(&mut *tx, &caller.org, policy_id, stable).await?.document.0;
+    let document = find_revision(&mut *tx, &caller.org, policy_id, stable)
+        .await?
+        .document
+        .0;
     let (entry_type, entry) = match ending {
         Ending::Promote => (
             EntryType::Revision,
@@ -119,7 +138,10 @@ pub async fn end(
             }),
         ),
     };
-    record(&mut tx, caller, settings, policy_id, &document, entry_type, entry).await?;
+    record(
+        &mut tx, caller, settings, policy_id, &document, entry_type, entry,
+    )
+    .await?;
     config_version::bump(&mut tx).await?;
     let state = read_state(&mut tx, &caller.org, policy_id).await?;
     tx.commit().await?;

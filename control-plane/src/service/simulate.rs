@@ -71,7 +71,10 @@ pub async fn simulate(
     };
     let metadata = &request.metadata;
     let user = metadata.policy_user.as_deref().and_then(normalize::slug);
-    let project = metadata.policy_project_id.as_deref().and_then(normalize::slug);
+    let project = metadata
+        .policy_project_id
+        .as_deref()
+        .and_then(normalize::slug);
     // SPEC §2.6: the project stands in for a missing target; the user, else the request id,
     // is the sample key. A data plane always has a request id; so does a simulation.
     let target = metadata
@@ -173,7 +176,9 @@ async fn saved(
         let row = policies::revision(pool, &caller.org, policy_id, revision)
             .await?
             .ok_or_else(|| {
-                ApiError::NotFound(format!("revision {revision} of policy {policy_id:?} not found"))
+                ApiError::NotFound(format!(
+                    "revision {revision} of policy {policy_id:?} not found"
+                ))
             })?;
         let compiled = compile(&row.document.0, revision)?;
         return Ok((PolicyRevisions::stable(compiled), "saved"));

@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 
 use super::{now, rfc3339};
 use crate::auth::Caller;
+use crate::db::policies;
 use crate::db::projects::{self, ProjectRow};
 use crate::db::usage::{self, Recorded};
-use crate::db::policies;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,8 +82,15 @@ pub async fn usage(
         .ok_or_else(|| ApiError::not_found("project", project_id))?;
     let at = now();
     let bounds = bounds(window, at)?;
-    let recorded = usage::recorded(pool, &caller.org, project_id, None, bounds.start, bounds.end)
-        .await?;
+    let recorded = usage::recorded(
+        pool,
+        &caller.org,
+        project_id,
+        None,
+        bounds.start,
+        bounds.end,
+    )
+    .await?;
     let mut quotas = vec![project_quota(pool, &caller.org, &project, at).await?];
     if let Some(quota) = policy_quota(pool, &caller.org, &project, at).await? {
         quotas.push(quota);
@@ -109,8 +116,16 @@ async fn project_quota(
     let window = Window::Monthly;
     let bounds = bounds(window, at)?;
     let limits = (project.monthly_request_limit, project.monthly_token_limit);
-    let (requests, tokens) =
-        metrics(pool, org, None, "project_record", &project.id, bounds, limits).await?;
+    let (requests, tokens) = metrics(
+        pool,
+        org,
+        None,
+        "project_record",
+        &project.id,
+        bounds,
+        limits,
+    )
+    .await?;
     Ok(QuotaView {
         source: "project",
         policy_id: None,
@@ -142,8 +157,16 @@ async fn policy_quota(
     };
     let bounds = bounds(quota.window, at)?;
     let limits = (to_i64(quota.requests), to_i64(quota.tokens));
-    let (requests, tokens) =
-        metrics(pool, org, Some(policy_id), "project", &project.id, bounds, limits).await?;
+    let (requests, tokens) = metrics(
+        pool,
+        org,
+        Some(policy_id),
+        "project",
+        &project.id,
+        bounds,
+        limits,
+    )
+    .await?;
     Ok(Some(QuotaView {
         source: "policy",
         policy_id: Some(policy_id.to_owned()),
@@ -164,21 +187,44 @@ async fn metrics(
     bounds: Bounds,
     (request_limit, token_limit): (Option<i64>, Option<i64>),
 ) -> ApiResult<(Metric, Metric)> {
-    let requests =
-        usage::counter(pool, org, policy_id, subject_kind, subject, "requests", bounds.start)
-            .await?;
-    let tokens =
-        usage::counter(pool, org, policy_id, subject_kind, subject, "tokens", bounds.start).await?;
+    let requests = usage::counter(
+        pool,
+        org,
+        policy_id,
+        subject_kind,
+        subject,
+        "requests",
+        bounds.start,
+    )
+    .await?;
+    let tokens = usage::counter(
+        pool,
+        org,
+        policy_id,
+        subject_kind,
+        subject,
+        "tokens",
+        bounds.start,
+    )
+    .await?;
     let fallback = if requests.rows == 0 || tokens.rows == 0 {
         usage::recorded(pool, org, subject, policy_id, bounds.start, bounds.end).await?
     } else {
         Recorded::default()
     };
     let used = |counter: usage::Counter, recorded: i64| {
-        if counter.rows > 0 { counter.used } else { recorded }
+        if counter.rows > 0 {
+            counter.used
+        } else {
+            recorded
+        }
     };
     Ok((
-        metric(request_limit, used(requests, fallback.requests), requests.leased),
+        metric(
+            request_limit,
+            used(requests, fallback.requests),
+            requests.leased,
+        ),
         metric(token_limit, used(tokens, fallback.tokens), tokens.leased),
     ))
 }
@@ -197,7 +243,9 @@ fn to_i64(limit: Option<u64>) -> Option<i64> {
 }
 
 fn bounds(window: Window, at: OffsetDateTime) -> ApiResult<Bounds> {
-    let bounds = window.bounds(at.unix_timestamp()).map_err(ApiError::internal)?;
+    let bounds = window
+        .bounds(at.unix_timestamp())
+        .map_err(ApiError::internal)?;
     let start = OffsetDateTime::from_unix_timestamp(bounds.start).map_err(ApiError::internal)?;
     let end = OffsetDateTime::from_unix_timestamp(bounds.end).map_err(ApiError::internal)?;
     Ok(Bounds { start, end })

@@ -52,7 +52,12 @@ impl App {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -61,9 +66,8 @@ impl App {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!("not JSON: {}", String::from_utf8_lossy(&bytes))
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
         Reply {
             status,
@@ -72,7 +76,13 @@ impl App {
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("/api/policy-gateway{path}"))
@@ -105,7 +115,9 @@ impl App {
 
     /// Saves a policy as an editor of `ORG`, asserting success.
     pub async fn save(&self, config: &Value) -> Value {
-        let reply = self.post("/config", &editor(), json!({ "config": config })).await;
+        let reply = self
+            .post("/config", &editor(), json!({ "config": config }))
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.body
     }
@@ -128,8 +140,14 @@ impl App {
         .await
         .expect("dump");
         let tables: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-        assert!(tables.contains(&"history") && tables.contains(&"api_keys"), "{tables:?}");
-        rows.into_iter().map(|(_, dump)| dump).collect::<Vec<_>>().join("\n")
+        assert!(
+            tables.contains(&"history") && tables.contains(&"api_keys"),
+            "{tables:?}"
+        );
+        rows.into_iter()
+            .map(|(_, dump)| dump)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -149,8 +167,13 @@ pub fn mint(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
 }
 
 pub fn token_for(org: &str, role: &str) -> String {
-    let claims = json!({ "sub": format!("{role}@{org}"), "org": org, "role": role, "exp": now() + 3600 });
-    mint(Algorithm::HS256, &EncodingKey::from_secret(SECRET.as_bytes()), &claims)
+    let claims =
+        json!({ "sub": format!("{role}@{org}"), "org": org, "role": role, "exp": now() + 3600 });
+    mint(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &claims,
+    )
 }
 
 pub fn admin() -> String {
@@ -217,7 +240,11 @@ pub fn error_of(reply: &Reply, status: StatusCode) -> &Value {
     assert_eq!(reply.status, status, "{}", reply.body);
     let error = &reply.body["error"];
     for field in ["message", "type", "param", "code"] {
-        assert!(error.get(field).is_some(), "missing {field} in {}", reply.body);
+        assert!(
+            error.get(field).is_some(),
+            "missing {field} in {}",
+            reply.body
+        );
     }
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     error

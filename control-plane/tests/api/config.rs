@@ -68,7 +68,9 @@ async fn revisions_are_listed_newest_first_and_fetched_one_by_one(pool: PgPool) 
         doc["name"] = json!(name);
         app.save(&doc).await;
     }
-    let list = app.get("/config/revisions?policy_id=support", &viewer()).await;
+    let list = app
+        .get("/config/revisions?policy_id=support", &viewer())
+        .await;
     assert_eq!(list.status, StatusCode::OK);
     let revisions: Vec<i64> = list.body["data"]
         .as_array()
@@ -80,26 +82,38 @@ async fn revisions_are_listed_newest_first_and_fetched_one_by_one(pool: PgPool) 
     assert_eq!(list.body["data"][0]["name"], "three");
     assert_eq!(list.body["data"][0]["author"], "editor@acme");
 
-    let page = app.get("/config/revisions?policy_id=support&limit=2", &viewer()).await;
+    let page = app
+        .get("/config/revisions?policy_id=support&limit=2", &viewer())
+        .await;
     assert_eq!(page.body["data"].as_array().unwrap().len(), 2);
     let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
     let rest = app
-        .get(&format!("/config/revisions?policy_id=support&limit=2&cursor={cursor}"), &viewer())
+        .get(
+            &format!("/config/revisions?policy_id=support&limit=2&cursor={cursor}"),
+            &viewer(),
+        )
         .await;
     assert_eq!(rest.body["data"][0]["revision"], 1);
     assert_eq!(rest.body["next_cursor"], json!(null));
 
-    let two = app.get("/config/revisions/2?policy_id=support", &viewer()).await;
+    let two = app
+        .get("/config/revisions/2?policy_id=support", &viewer())
+        .await;
     assert_eq!(two.status, StatusCode::OK);
     assert_eq!(two.body["revision"], 2);
     assert_eq!(two.body["config"]["name"], "two");
 
-    let missing = app.get("/config/revisions/9?policy_id=support", &viewer()).await;
+    let missing = app
+        .get("/config/revisions/9?policy_id=support", &viewer())
+        .await;
     error_of(&missing, StatusCode::NOT_FOUND);
     let unknown = app.get("/config/revisions?policy_id=nope", &viewer()).await;
     error_of(&unknown, StatusCode::NOT_FOUND);
     let no_param = app.get("/config/revisions", &viewer()).await;
-    assert_eq!(error_of(&no_param, StatusCode::BAD_REQUEST)["param"], "policy_id");
+    assert_eq!(
+        error_of(&no_param, StatusCode::BAD_REQUEST)["param"],
+        "policy_id"
+    );
 }
 
 #[sqlx::test(migrator = "control_plane::MIGRATOR")]
@@ -113,7 +127,11 @@ async fn rollback_saves_a_new_revision_equal_to_the_old_one(pool: PgPool) {
     app.save(&staged("support", false, true)).await;
 
     let reply = app
-        .post("/config/rollback", &editor(), json!({ "policy_id": "support", "revision": 1 }))
+        .post(
+            "/config/rollback",
+            &editor(),
+            json!({ "policy_id": "support", "revision": 1 }),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["revision"], 4);
@@ -121,10 +139,14 @@ async fn rollback_saves_a_new_revision_equal_to_the_old_one(pool: PgPool) {
     assert_eq!(reply.body["candidate_revision"], json!(null));
     assert_eq!(reply.body["rollout"]["state"], "none");
     assert_eq!(reply.body["config"], first);
-    let four = app.get("/config/revisions/4?policy_id=support", &viewer()).await;
+    let four = app
+        .get("/config/revisions/4?policy_id=support", &viewer())
+        .await;
     assert_eq!(four.body["config"], first);
 
-    let history = app.get("/history?type=rollback&policy_id=support", &viewer()).await;
+    let history = app
+        .get("/history?type=rollback&policy_id=support", &viewer())
+        .await;
     let entry = &history.body["data"][0];
     assert_eq!(entry["type"], "rollback");
     assert_eq!(entry["rollback_type"], "manual");
@@ -134,11 +156,19 @@ async fn rollback_saves_a_new_revision_equal_to_the_old_one(pool: PgPool) {
     assert_eq!(entry["policy_name"], "Policy support");
 
     let missing = app
-        .post("/config/rollback", &editor(), json!({ "policy_id": "support", "revision": 99 }))
+        .post(
+            "/config/rollback",
+            &editor(),
+            json!({ "policy_id": "support", "revision": 99 }),
+        )
         .await;
     error_of(&missing, StatusCode::NOT_FOUND);
     let unknown = app
-        .post("/config/rollback", &editor(), json!({ "policy_id": "nope", "revision": 1 }))
+        .post(
+            "/config/rollback",
+            &editor(),
+            json!({ "policy_id": "nope", "revision": 1 }),
+        )
         .await;
     error_of(&unknown, StatusCode::NOT_FOUND);
 }
@@ -169,7 +199,13 @@ async fn promote_and_abort_end_a_rollout_and_409_without_one(pool: PgPool) {
     assert_eq!(aborted.body["candidate_revision"], json!(null));
     assert_eq!(aborted.body["candidate_config"], json!(null));
 
-    let unknown = app.post("/rollout/promote", &editor(), json!({ "policy_id": "nope" })).await;
+    let unknown = app
+        .post(
+            "/rollout/promote",
+            &editor(),
+            json!({ "policy_id": "nope" }),
+        )
+        .await;
     error_of(&unknown, StatusCode::NOT_FOUND);
 }
 
@@ -183,7 +219,9 @@ async fn invalid_policies_get_every_problem_with_its_pointer(pool: PgPool) {
     let expected = policy_engine::validate(&doc).expect_err("invalid");
     assert!(expected.len() >= 3);
 
-    let reply = app.post("/config", &editor(), json!({ "config": doc })).await;
+    let reply = app
+        .post("/config", &editor(), json!({ "config": doc }))
+        .await;
     let error = error_of(&reply, StatusCode::BAD_REQUEST);
     assert_eq!(error["code"], "invalid_policy");
     assert_eq!(error["type"], "invalid_request_error");
@@ -193,12 +231,18 @@ async fn invalid_policies_get_every_problem_with_its_pointer(pool: PgPool) {
         assert_eq!(detail["pointer"], want.pointer.as_str());
         assert_eq!(detail["message"], want.message.as_str());
     }
-    assert!(details.iter().any(|d| d["pointer"] == "/rules/response_pattern"));
+    assert!(
+        details
+            .iter()
+            .any(|d| d["pointer"] == "/rules/response_pattern")
+    );
 
     // Nothing was saved.
     let state = app.get("/config?policy_id=support", &viewer()).await;
     error_of(&state, StatusCode::NOT_FOUND);
-    let not_object = app.post("/config", &editor(), json!({ "config": [1, 2] })).await;
+    let not_object = app
+        .post("/config", &editor(), json!({ "config": [1, 2] }))
+        .await;
     error_of(&not_object, StatusCode::BAD_REQUEST);
     let no_config = app.post("/config", &editor(), json!({})).await;
     error_of(&no_config, StatusCode::BAD_REQUEST);
@@ -229,11 +273,16 @@ async fn configs_are_paginated_by_policy_id(pool: PgPool) {
         .collect();
     assert_eq!(ids, ["a-policy", "b-policy"]);
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    let second = app.get(&format!("/configs?limit=2&cursor={cursor}"), &viewer()).await;
+    let second = app
+        .get(&format!("/configs?limit=2&cursor={cursor}"), &viewer())
+        .await;
     assert_eq!(second.body["data"][0]["policy_id"], "c-policy");
     assert_eq!(second.body["next_cursor"], json!(null));
     let too_many = app.get("/configs?limit=501", &viewer()).await;
-    assert_eq!(error_of(&too_many, StatusCode::BAD_REQUEST)["param"], "limit");
+    assert_eq!(
+        error_of(&too_many, StatusCode::BAD_REQUEST)["param"],
+        "limit"
+    );
 }
 
 #[sqlx::test(migrator = "control_plane::MIGRATOR")]
@@ -241,7 +290,9 @@ async fn revision_history_entries_hold_the_config_snapshot(pool: PgPool) {
     let app = App::new(pool);
     let doc = policy("support");
     app.save(&doc).await;
-    let history = app.get("/history?type=revision&policy_id=support", &viewer()).await;
+    let history = app
+        .get("/history?type=revision&policy_id=support", &viewer())
+        .await;
     let entry = &history.body["data"][0];
     assert_eq!(entry["type"], "revision");
     assert_eq!(entry["policy_id"], "support");
@@ -265,27 +316,48 @@ async fn every_enforced_change_bumps_the_snapshot_version(pool: PgPool) {
     bumped("save").await;
     app.save(&staged("support", true, false)).await;
     bumped("staged save").await;
-    app.post("/rollout/promote", &editor(), json!({"policy_id": "support"})).await;
+    app.post(
+        "/rollout/promote",
+        &editor(),
+        json!({"policy_id": "support"}),
+    )
+    .await;
     bumped("promote").await;
     app.save(&staged("support", true, false)).await;
     bumped("staged save").await;
-    app.post("/rollout/abort", &editor(), json!({"policy_id": "support"})).await;
+    app.post("/rollout/abort", &editor(), json!({"policy_id": "support"}))
+        .await;
     bumped("abort").await;
-    app.post("/config/rollback", &editor(), json!({"policy_id": "support", "revision": 1})).await;
+    app.post(
+        "/config/rollback",
+        &editor(),
+        json!({"policy_id": "support", "revision": 1}),
+    )
+    .await;
     bumped("rollback").await;
-    app.post("/projects", &admin(), json!({"name": "Bot"})).await;
+    app.post("/projects", &admin(), json!({"name": "Bot"}))
+        .await;
     bumped("project create").await;
-    app.patch("/projects/bot", &admin(), json!({"status": "suspended"})).await;
+    app.patch("/projects/bot", &admin(), json!({"status": "suspended"}))
+        .await;
     bumped("project update").await;
-    let key = app.post("/projects/bot/keys", &admin(), json!({"label": "ci"})).await;
+    let key = app
+        .post("/projects/bot/keys", &admin(), json!({"label": "ci"}))
+        .await;
     bumped("key create").await;
     let key_id = key.body["id"].as_str().unwrap().to_owned();
-    app.delete(&format!("/projects/bot/keys/{key_id}"), &admin()).await;
+    app.delete(&format!("/projects/bot/keys/{key_id}"), &admin())
+        .await;
     bumped("key revoke").await;
     app.delete("/projects/bot", &admin()).await;
     bumped("project delete").await;
     // Reads and simulations change nothing data planes enforce.
     app.get("/configs", &viewer()).await;
-    app.post("/simulate", &editor(), json!({"policy_id": "support", "categories": []})).await;
+    app.post(
+        "/simulate",
+        &editor(),
+        json!({"policy_id": "support", "categories": []}),
+    )
+    .await;
     assert_eq!(app.config_version().await, version);
 }

@@ -34,12 +34,19 @@ async fn malformed_bodies_are_400_with_our_shape(pool: PgPool) {
         (Some("application/json"), r#"["config"]"#),
     ];
     for (content_type, body) in cases {
-        let reply = app.send(raw(Method::POST, "/config", content_type, body)).await;
+        let reply = app
+            .send(raw(Method::POST, "/config", content_type, body))
+            .await;
         let error = error_of(&reply, StatusCode::BAD_REQUEST);
         assert_eq!(error["type"], "invalid_request_error", "{body:?}");
     }
     let wrong_type = app
-        .send(raw(Method::POST, "/config/rollback", Some("application/json"), r#"{"policy_id": "x", "revision": "one"}"#))
+        .send(raw(
+            Method::POST,
+            "/config/rollback",
+            Some("application/json"),
+            r#"{"policy_id": "x", "revision": "one"}"#,
+        ))
         .await;
     error_of(&wrong_type, StatusCode::BAD_REQUEST);
 }
@@ -71,7 +78,12 @@ async fn unknown_paths_and_methods_answer_json(pool: PgPool) {
     let reply = app.get("/no-such-thing", &admin()).await;
     assert_eq!(error_of(&reply, StatusCode::NOT_FOUND)["code"], "not_found");
     let outside = app
-        .send(Request::builder().uri("/elsewhere").body(Body::empty()).unwrap())
+        .send(
+            Request::builder()
+                .uri("/elsewhere")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     error_of(&outside, StatusCode::NOT_FOUND);
     let method = app.call(Method::PUT, "/configs", &admin(), None).await;
@@ -82,8 +94,18 @@ async fn unknown_paths_and_methods_answer_json(pool: PgPool) {
 #[sqlx::test(migrator = "control_plane::MIGRATOR")]
 async fn oversized_bodies_are_413(pool: PgPool) {
     let app = App::new(pool);
-    let huge = format!(r#"{{"config": {{"name": "{}"}}}}"#, "x".repeat(17 * 1024 * 1024));
-    let reply = app.send(raw(Method::POST, "/config", Some("application/json"), &huge)).await;
+    let huge = format!(
+        r#"{{"config": {{"name": "{}"}}}}"#,
+        "x".repeat(17 * 1024 * 1024)
+    );
+    let reply = app
+        .send(raw(
+            Method::POST,
+            "/config",
+            Some("application/json"),
+            &huge,
+        ))
+        .await;
     error_of(&reply, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -94,11 +116,15 @@ async fn a_closed_pool_answers_503(pool: PgPool) {
     pool.close().await;
     for reply in [
         app.get("/config?policy_id=support", &viewer()).await,
-        app.post("/config", &editor(), json!({"config": policy("support")})).await,
+        app.post("/config", &editor(), json!({"config": policy("support")}))
+            .await,
         app.get("/history", &viewer()).await,
     ] {
         let error = error_of(&reply, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(error["message"], "the database is unavailable; try again shortly");
+        assert_eq!(
+            error["message"],
+            "the database is unavailable; try again shortly"
+        );
         assert_eq!(error["code"], "database_unavailable");
     }
 }
@@ -115,9 +141,16 @@ async fn an_unreachable_database_answers_503() {
     error_of(&reply, StatusCode::SERVICE_UNAVAILABLE);
     // Auth and validation still answer without the database.
     let anonymous = app
-        .send(Request::builder().uri("/api/policy-gateway/configs").body(Body::empty()).unwrap())
+        .send(
+            Request::builder()
+                .uri("/api/policy-gateway/configs")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     error_of(&anonymous, StatusCode::UNAUTHORIZED);
-    let invalid = app.post("/config", &editor(), json!({"config": {"name": "x"}})).await;
+    let invalid = app
+        .post("/config", &editor(), json!({"config": {"name": "x"}}))
+        .await;
     error_of(&invalid, StatusCode::BAD_REQUEST);
 }

@@ -37,9 +37,15 @@ async fn history_is_pruned_per_policy_oldest_first(pool: PgPool) {
     assert_eq!(revisions, [8, 7, 6, 5, 4]);
 
     // Key events (no policy) are kept as their own group under the same limit.
-    app.post("/projects", &admin(), json!({ "name": "Bot" })).await;
+    app.post("/projects", &admin(), json!({ "name": "Bot" }))
+        .await;
     for n in 0..7 {
-        app.post("/projects/bot/keys", &admin(), json!({ "label": format!("k{n}") })).await;
+        app.post(
+            "/projects/bot/keys",
+            &admin(),
+            json!({ "label": format!("k{n}") }),
+        )
+        .await;
     }
     assert_eq!(count(&app, None).await, i64::from(limit));
     assert_eq!(count(&app, Some("support")).await, i64::from(limit));
@@ -53,7 +59,12 @@ async fn history_pages_cover_everything_once_newest_first(pool: PgPool) {
         doc["name"] = json!(format!("v{n}"));
         app.save(&doc).await;
     }
-    app.post("/simulate", &editor(), json!({ "policy_id": "support", "categories": [] })).await;
+    app.post(
+        "/simulate",
+        &editor(),
+        json!({ "policy_id": "support", "categories": [] }),
+    )
+    .await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -65,7 +76,10 @@ async fn history_pages_cover_everything_once_newest_first(pool: PgPool) {
         let page = app.get(&path, &viewer()).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         for entry in page.body["data"].as_array().unwrap() {
-            seen.push((entry["type"].as_str().unwrap().to_owned(), entry["revision"].as_i64()));
+            seen.push((
+                entry["type"].as_str().unwrap().to_owned(),
+                entry["revision"].as_i64(),
+            ));
         }
         match page.body["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),

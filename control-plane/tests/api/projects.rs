@@ -27,9 +27,17 @@ async fn projects_are_created_read_changed_and_deleted(pool: PgPool) {
     assert_eq!(created.body["monthly_request_limit"], 1000);
     assert_eq!(created.body["monthly_token_limit"], json!(null));
 
-    let duplicate = app.post("/projects", &admin(), json!({ "name": "support BOT" })).await;
+    let duplicate = app
+        .post("/projects", &admin(), json!({ "name": "support BOT" }))
+        .await;
     error_of(&duplicate, StatusCode::CONFLICT);
-    let explicit = app.post("/projects", &admin(), json!({ "id": "support-bot", "name": "Other" })).await;
+    let explicit = app
+        .post(
+            "/projects",
+            &admin(),
+            json!({ "id": "support-bot", "name": "Other" }),
+        )
+        .await;
     error_of(&explicit, StatusCode::CONFLICT);
 
     let fetched = app.get("/projects/support-bot", &viewer()).await;
@@ -50,20 +58,34 @@ async fn projects_are_created_read_changed_and_deleted(pool: PgPool) {
     assert_eq!(patched.body["name"], "Support bot");
     assert_eq!(patched.body["monthly_request_limit"], 1000);
 
-    app.post("/projects", &admin(), json!({ "id": "alpha", "name": "Alpha" })).await;
+    app.post(
+        "/projects",
+        &admin(),
+        json!({ "id": "alpha", "name": "Alpha" }),
+    )
+    .await;
     let list = app.get("/projects?limit=1", &viewer()).await;
     assert_eq!(list.body["data"][0]["id"], "alpha");
     let cursor = list.body["next_cursor"].as_str().unwrap();
-    let rest = app.get(&format!("/projects?limit=1&cursor={cursor}"), &viewer()).await;
+    let rest = app
+        .get(&format!("/projects?limit=1&cursor={cursor}"), &viewer())
+        .await;
     assert_eq!(rest.body["data"][0]["id"], "support-bot");
 
     let deleted = app.delete("/projects/support-bot", &admin()).await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(deleted.body["deleted"], true);
-    error_of(&app.get("/projects/support-bot", &viewer()).await, StatusCode::NOT_FOUND);
-    error_of(&app.delete("/projects/support-bot", &admin()).await, StatusCode::NOT_FOUND);
     error_of(
-        &app.patch("/projects/support-bot", &admin(), json!({"name": "x"})).await,
+        &app.get("/projects/support-bot", &viewer()).await,
+        StatusCode::NOT_FOUND,
+    );
+    error_of(
+        &app.delete("/projects/support-bot", &admin()).await,
+        StatusCode::NOT_FOUND,
+    );
+    error_of(
+        &app.patch("/projects/support-bot", &admin(), json!({"name": "x"}))
+            .await,
         StatusCode::NOT_FOUND,
     );
 }
@@ -78,21 +100,34 @@ async fn project_input_is_validated(pool: PgPool) {
         (json!({ "name": "!!!" }), "name"),
         (json!({ "id": "Not A Slug", "name": "x" }), "id"),
         (json!({ "name": "x", "status": "paused" }), "status"),
-        (json!({ "name": "x", "monthly_request_limit": -1 }), "monthly_request_limit"),
+        (
+            json!({ "name": "x", "monthly_request_limit": -1 }),
+            "monthly_request_limit",
+        ),
         (json!({ "name": "x", "policy_id": "missing" }), "policy_id"),
     ];
     for (body, param) in cases {
         let reply = app.post("/projects", &admin(), body.clone()).await;
-        assert_eq!(error_of(&reply, StatusCode::BAD_REQUEST)["param"], param, "{body}");
+        assert_eq!(
+            error_of(&reply, StatusCode::BAD_REQUEST)["param"],
+            param,
+            "{body}"
+        );
     }
-    let unknown_field = app.post("/projects", &admin(), json!({ "name": "x", "owner": "me" })).await;
+    let unknown_field = app
+        .post("/projects", &admin(), json!({ "name": "x", "owner": "me" }))
+        .await;
     error_of(&unknown_field, StatusCode::BAD_REQUEST);
 
-    app.post("/projects", &admin(), json!({ "name": "Bot" })).await;
+    app.post("/projects", &admin(), json!({ "name": "Bot" }))
+        .await;
     for (body, param) in [
         (json!({ "status": "gone" }), Some("status")),
         (json!({ "policy_id": "missing" }), Some("policy_id")),
-        (json!({ "monthly_token_limit": -5 }), Some("monthly_token_limit")),
+        (
+            json!({ "monthly_token_limit": -5 }),
+            Some("monthly_token_limit"),
+        ),
         (json!({ "name": "" }), Some("name")),
         (json!({ "id": "renamed" }), None),
     ] {
@@ -102,6 +137,8 @@ async fn project_input_is_validated(pool: PgPool) {
             assert_eq!(error["param"], param, "{body}");
         }
     }
-    let ok = app.patch("/projects/bot", &admin(), json!({ "policy_id": "support" })).await;
+    let ok = app
+        .patch("/projects/bot", &admin(), json!({ "policy_id": "support" }))
+        .await;
     assert_eq!(ok.body["policy_id"], "support");
 }

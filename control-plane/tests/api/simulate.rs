@@ -43,10 +43,16 @@ async fn a_saved_policy_decides_like_the_engine(pool: PgPool) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body["decision"], engine_decision(&doc, 1, message, &[]));
+    assert_eq!(
+        reply.body["decision"],
+        engine_decision(&doc, 1, message, &[])
+    );
     // SPEC §11's worked example, as a sanity check on the expectation itself.
     assert_eq!(reply.body["decision"]["decision"], "refuse");
-    assert_eq!(reply.body["decision"]["denylist_hits"], json!(["internal incident"]));
+    assert_eq!(
+        reply.body["decision"]["denylist_hits"],
+        json!(["internal incident"])
+    );
     assert!(reply.body.get("candidate_decision").is_none());
 
     // Hard-blocked categories are refused whatever the policy says.
@@ -91,15 +97,30 @@ async fn an_active_rollout_adds_the_candidate_decision(pool: PgPool) {
         moderation: Moderation::Labels(CategorySet::EMPTY),
         hard_blocked: hard_blocked(),
     };
-    let revisions = PolicyRevisions { stable, candidate: Some(candidate.clone()) };
-    let evaluation = revisions.evaluate(&RolloutRequest { sample_key: "alice", target: Some("web") }, &input);
-    assert_eq!(reply.body["decision"], serde_json::to_value(&evaluation.enforced).unwrap());
+    let revisions = PolicyRevisions {
+        stable,
+        candidate: Some(candidate.clone()),
+    };
+    let evaluation = revisions.evaluate(
+        &RolloutRequest {
+            sample_key: "alice",
+            target: Some("web"),
+        },
+        &input,
+    );
+    assert_eq!(
+        reply.body["decision"],
+        serde_json::to_value(&evaluation.enforced).unwrap()
+    );
     assert_eq!(
         reply.body["candidate_decision"],
         serde_json::to_value(candidate.decide(&input)).unwrap()
     );
     // The candidate's denylist is what makes the two differ.
-    assert_eq!(reply.body["candidate_decision"]["denylist_hits"], json!(["competitor pricing"]));
+    assert_eq!(
+        reply.body["candidate_decision"]["denylist_hits"],
+        json!(["competitor pricing"])
+    );
 
     // An explicit revision decides alone.
     let first = app
@@ -109,10 +130,17 @@ async fn an_active_rollout_adds_the_candidate_decision(pool: PgPool) {
             json!({ "policy_id": "support", "revision": 1, "message": message, "categories": [] }),
         )
         .await;
-    assert_eq!(first.body["decision"], engine_decision(&stable_doc, 1, message, &[]));
+    assert_eq!(
+        first.body["decision"],
+        engine_decision(&stable_doc, 1, message, &[])
+    );
     assert!(first.body.get("candidate_decision").is_none());
     let missing = app
-        .post("/simulate", &editor(), json!({ "policy_id": "support", "revision": 7, "categories": [] }))
+        .post(
+            "/simulate",
+            &editor(),
+            json!({ "policy_id": "support", "revision": 7, "categories": [] }),
+        )
         .await;
     error_of(&missing, StatusCode::NOT_FOUND);
 }
@@ -130,12 +158,24 @@ async fn an_unsaved_config_is_simulated_without_saving_it(pool: PgPool) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body["decision"], engine_decision(&doc, 0, message, &["self-harm/intent"]));
-    error_of(&app.get("/config?policy_id=draft", &viewer()).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        reply.body["decision"],
+        engine_decision(&doc, 0, message, &["self-harm/intent"])
+    );
+    error_of(
+        &app.get("/config?policy_id=draft", &viewer()).await,
+        StatusCode::NOT_FOUND,
+    );
 
     let mut bad = policy("draft");
     bad["rules"]["response_pattern"] = json!("shout");
-    let invalid = app.post("/simulate", &editor(), json!({ "config": bad, "categories": [] })).await;
+    let invalid = app
+        .post(
+            "/simulate",
+            &editor(),
+            json!({ "config": bad, "categories": [] }),
+        )
+        .await;
     let error = error_of(&invalid, StatusCode::BAD_REQUEST);
     assert_eq!(error["details"][0]["pointer"], "/rules/response_pattern");
 }
@@ -153,7 +193,9 @@ async fn simulations_are_recorded_without_the_message(pool: PgPool) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let history = app.get("/history?type=simulation&policy_id=support", &viewer()).await;
+    let history = app
+        .get("/history?type=simulation&policy_id=support", &viewer())
+        .await;
     let entry = &history.body["data"][0];
     assert_eq!(entry["type"], "simulation");
     assert_eq!(entry["policy_name"], "Policy support");
@@ -179,6 +221,12 @@ async fn simulate_input_errors(pool: PgPool) {
         let reply = app.post("/simulate", &editor(), body.clone()).await;
         error_of(&reply, StatusCode::BAD_REQUEST);
     }
-    let unknown = app.post("/simulate", &editor(), json!({ "policy_id": "nope", "categories": [] })).await;
+    let unknown = app
+        .post(
+            "/simulate",
+            &editor(),
+            json!({ "policy_id": "nope", "categories": [] }),
+        )
+        .await;
     error_of(&unknown, StatusCode::NOT_FOUND);
 }

@@ -13,8 +13,15 @@ async fn another_orgs_resources_are_404_everywhere(pool: PgPool) {
     // Org A: a policy with a rollout, a project, a project key and an org key.
     app.save(&policy("support")).await;
     app.save(&staged("support", true, false)).await;
-    app.post("/projects", &admin(), json!({ "name": "Bot", "policy_id": "support" })).await;
-    let project_key = app.post("/projects/bot/keys", &admin(), json!({ "label": "p" })).await;
+    app.post(
+        "/projects",
+        &admin(),
+        json!({ "name": "Bot", "policy_id": "support" }),
+    )
+    .await;
+    let project_key = app
+        .post("/projects/bot/keys", &admin(), json!({ "label": "p" }))
+        .await;
     let org_key = app.post("/keys", &admin(), json!({ "label": "o" })).await;
     let project_key_id = project_key.body["id"].as_str().unwrap();
     let org_key_id = org_key.body["id"].as_str().unwrap();
@@ -25,16 +32,31 @@ async fn another_orgs_resources_are_404_everywhere(pool: PgPool) {
         app.get("/config?policy_id=support", b).await,
         app.get("/config/revisions?policy_id=support", b).await,
         app.get("/config/revisions/1?policy_id=support", b).await,
-        app.post("/config/rollback", b, json!({ "policy_id": "support", "revision": 1 })).await,
-        app.post("/rollout/promote", b, json!({ "policy_id": "support" })).await,
-        app.post("/rollout/abort", b, json!({ "policy_id": "support" })).await,
-        app.post("/simulate", b, json!({ "policy_id": "support", "categories": [] })).await,
+        app.post(
+            "/config/rollback",
+            b,
+            json!({ "policy_id": "support", "revision": 1 }),
+        )
+        .await,
+        app.post("/rollout/promote", b, json!({ "policy_id": "support" }))
+            .await,
+        app.post("/rollout/abort", b, json!({ "policy_id": "support" }))
+            .await,
+        app.post(
+            "/simulate",
+            b,
+            json!({ "policy_id": "support", "categories": [] }),
+        )
+        .await,
         app.get("/projects/bot", b).await,
-        app.patch("/projects/bot", b, json!({ "name": "Mine now" })).await,
+        app.patch("/projects/bot", b, json!({ "name": "Mine now" }))
+            .await,
         app.delete("/projects/bot", b).await,
         app.get("/projects/bot/keys", b).await,
-        app.post("/projects/bot/keys", b, json!({ "label": "x" })).await,
-        app.delete(&format!("/projects/bot/keys/{project_key_id}"), b).await,
+        app.post("/projects/bot/keys", b, json!({ "label": "x" }))
+            .await,
+        app.delete(&format!("/projects/bot/keys/{project_key_id}"), b)
+            .await,
         app.delete(&format!("/keys/{org_key_id}"), b).await,
         app.get("/usage?project_id=bot", b).await,
     ];
@@ -42,7 +64,13 @@ async fn another_orgs_resources_are_404_everywhere(pool: PgPool) {
         error_of(reply, StatusCode::NOT_FOUND);
     }
     // A project of org B cannot point at org A's policy either.
-    let borrowed = app.post("/projects", b, json!({ "name": "Thief", "policy_id": "support" })).await;
+    let borrowed = app
+        .post(
+            "/projects",
+            b,
+            json!({ "name": "Thief", "policy_id": "support" }),
+        )
+        .await;
     error_of(&borrowed, StatusCode::BAD_REQUEST);
 
     // Lists show nothing of org A.
@@ -53,7 +81,9 @@ async fn another_orgs_resources_are_404_everywhere(pool: PgPool) {
     }
 
     // Org B can use the same ids independently.
-    let own = app.post("/config", b, json!({ "config": policy("support") })).await;
+    let own = app
+        .post("/config", b, json!({ "config": policy("support") }))
+        .await;
     assert_eq!(own.body["revision"], 1);
     let own_project = app.post("/projects", b, json!({ "name": "Bot" })).await;
     assert_eq!(own_project.status, StatusCode::CREATED);
@@ -68,5 +98,11 @@ async fn another_orgs_resources_are_404_everywhere(pool: PgPool) {
     let a_keys = app.get("/projects/bot/keys", &viewer()).await;
     assert_eq!(a_keys.body["data"][0]["revoked_at"], json!(null));
     let a_history = app.get("/history", &viewer()).await;
-    assert!(a_history.body["data"].as_array().unwrap().iter().all(|e| e["author"] != "admin@globex"));
+    assert!(
+        a_history.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["author"] != "admin@globex")
+    );
 }
