@@ -2,13 +2,13 @@
 //!
 //! The stream keeps one buffer: some already-emitted text (at least a few bytes of
 //! look-behind context for the detectors, at most a couple of KiB) followed by the bytes
-//! not emitted yet. Each push runs the same scan
-//! as [`Redactor::redact`] over the buffer, emits everything before the first position
-//! whose verdict still depends on bytes to come, and keeps the rest. Because detectors
-//! read only through [`Window`], which refuses to answer past the end of a growing
-//! buffer, what is emitted is exactly what the whole text would produce there, for any
-//! chunking. What is held back is at most one match in progress, so it is bounded by
-//! [`MAX_HOLD_BACK`]; a key longer than that is not held but masked as it arrives.
+//! not emitted yet. Each push runs the same scan as [`Redactor::redact`] over the
+//! buffer, emits everything before the first position whose verdict still depends on
+//! bytes to come, and keeps the rest. Because detectors read only through [`Window`],
+//! which refuses to answer past the end of a growing buffer, what is emitted is exactly
+//! what the whole text would produce there, for any chunking. What is held back is at
+//! most one match in progress, so it is bounded by [`MAX_HOLD_BACK`]; a key longer than
+//! that is not held but masked as it arrives.
 
 use super::kind::RedactionCounts;
 use super::redactor::Redactor;
@@ -48,6 +48,7 @@ const _: () = assert!(MAX_HOLD_BACK <= 512);
 /// [`Redactor::redact`] of the concatenated chunks, whatever the chunking, and
 /// [`counts`](StreamRedactor::counts) then equal the whole-text counts. Text that could
 /// still turn out to be part of a secret is never returned early.
+#[derive(Debug)]
 pub struct StreamRedactor<'r> {
     redactor: &'r Redactor,
     /// Emitted context, then the held-back text from `from` on.
