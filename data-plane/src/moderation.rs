@@ -25,7 +25,7 @@ use crate::upstream::{HttpClient, error_chain, read_body};
 pub enum Moderator {
     None,
     Builtin(&'static Lexicon),
-    OpenAi(OpenAiModeration),
+    OpenAi(Box<OpenAiModeration>),
 }
 
 #[derive(Debug)]
@@ -59,14 +59,14 @@ impl Moderator {
                     })
                     .transpose()
                     .map_err(|_| anyhow::anyhow!("MODERATION_API_KEY must be printable ASCII"))?;
-                Moderator::OpenAi(OpenAiModeration {
+                Moderator::OpenAi(Box::new(OpenAiModeration {
                     client,
                     url: url.clone(),
                     auth,
                     model: model.clone(),
                     timeout: *timeout,
                     fail: *fail,
-                })
+                }))
             }
         })
     }

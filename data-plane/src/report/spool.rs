@@ -32,6 +32,9 @@ pub struct RecordRef {
     pub offset: u64,
 }
 
+/// Records read from the spool, each with where it lives.
+pub type Batch = Vec<(RecordRef, Vec<u8>)>;
+
 /// A position to read on from.
 pub type Cursor = RecordRef;
 
@@ -232,11 +235,7 @@ impl Spool {
 
     /// Up to `max` durable, unacknowledged records from `cursor` on, and the cursor after
     /// them.
-    pub fn read(
-        &self,
-        cursor: Cursor,
-        max: usize,
-    ) -> io::Result<(Vec<(RecordRef, Vec<u8>)>, Cursor)> {
+    pub fn read(&self, cursor: Cursor, max: usize) -> io::Result<(Batch, Cursor)> {
         let mut out = Vec::new();
         let mut cursor = cursor;
         for (&id, segment) in self.segments.range(cursor.segment..) {

@@ -1,0 +1,264 @@
+//! A fake control plane: the generated tonic server serving snapshots the test builds,
+//! recording hellos, ACKs, NACKs and reported entries (deduplicated by id, as the real
+//! one stores them), and able to go down and come back on the same address.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use futures::Stream;
+use policy_proto::v1 as pb;
+use policy_proto::v1::data_plane_sync_server::{DataPlaneSync, DataPlaneSyncServer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status, Streaming};
+
+pub const NODE_TOKEN: &str = "node-token-for-tests";
+
+#[derive(Default, Debug)]
+pub struct Recorded {
+    pub hellos: Vec<pb::Hello>,
+    pub acks: Vec<u64>,
+    pub nacks: Vec<(u64, String)>,
+    pub audit: HashMap<String, pb::AuditEntry>,
+    pub usage: HashMap<String, pb::UsageRecord>,
+    /// Entries received, duplicates included.
+    pub audit_received: usize,
+    pub usage_received: usize,
+    pub unauthenticated: usize,
+}
+
+struct Shared {
+    recorded: Mutex<Recorded>,
+    snapshots: watch::Sender<Option<pb::Snapshot>>,
+    /// Set while the server is stopping: open streams end.
+    down: watch::Sender<bool>,
+}
+
+#[derive(Clone)]
+struct Service(Arc<Shared>);
+
+type Out<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+impl Service {
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let expected = format!("Bearer {NODE_TOKEN}");
+        let ok = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some(expected.as_str());
+        if ok && !*self.0.down.borrow() {
+            return Ok(());
+        }
+        if !ok {
+            self.0.recorded.lock().unwrap().unauthenticated += 1;
+        }
+        Err(Status::unauthenticated("bad node token"))
+    }
+}
+
+#[tonic::async_trait]
+impl DataPlaneSync for Service {
+    type SubscribeStream = Out<pb::SubscribeResponse>;
+    type ReportAuditStream = Out<pb::BatchAck>;
+    type ReportUsageStream = Out<pb::BatchAck>;
+
+    async fn subscribe(
+        &self,
+        request: Request<Streaming<pb::SubscribeRequest>>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.check(&request)?;
+        let mut inbound = request.into_inner();
+        let shared = self.0.clone();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut down = shared.down.subscribe();
+            let Ok(Some(pb::SubscribeRequest {
+                message: Some(pb::subscribe_request::Message::Hello(hello)),
+            })) = inbound.message().await
+            else {
+                return;
+            };
+            shared.recorded.lock().unwrap().hellos.push(hello);
+            let reader_shared = shared.clone();
+            let reader = tokio::spawn(async move {
+                while let Ok(Some(message)) = inbound.message().await {
+                    let mut recorded = reader_shared.recorded.lock().unwrap();
+                    match message.message {
+                        Some(pb::subscribe_request::Message::Ack(ack)) => {
+                            recorded.acks.push(ack.version)
+                        }
+                        Some(pb::subscribe_request::Message::Nack(nack)) => {
+                            recorded.nacks.push((nack.version, nack.error))
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            let mut snapshots = shared.snapshots.subscribe();
+            loop {
+                let current = snapshots.borrow_and_update().clone();
+                if let Some(snapshot) = current {
+                    let message = pb::SubscribeResponse {
+                        message: Some(pb::subscribe_response::Message::Snapshot(snapshot)),
+                    };
+                    if tx.send(Ok(message)).await.is_err() {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    changed = snapshots.changed() => if changed.is_err() { break },
+                    _ = down.wait_for(|d| *d) => break,
+                }
+            }
+            reader.abort();
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn report_audit(
+        &self,
+        request: Request<Streaming<pb::AuditBatch>>,
+    ) -> Result<Response<Self::ReportAuditStream>, Status> {
+        self.check(&request)?;
+        let mut inbound = request.into_inner();
+        let shared = self.0.clone();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut down = shared.down.subscribe();
+            loop {
+                let batch = tokio::select! {
+                    batch = inbound.message() => batch,
+                    _ = down.wait_for(|d| *d) => break,
+                };
+                let Ok(Some(batch)) = batch else { break };
+                let ids: Vec<String> = batch.entries.iter().map(|e| e.id.clone()).collect();
+                {
+                    let mut recorded = shared.recorded.lock().unwrap();
+                    recorded.audit_received += batch.entries.len();
+                    for entry in batch.entries {
+                        recorded.audit.entry(entry.id.clone()).or_insert(entry);
+                    }
+                }
+                if tx.send(Ok(pb::BatchAck { ids })).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn report_usage(
+        &self,
+        request: Request<Streaming<pb::UsageBatch>>,
+    ) -> Result<Response<Self::ReportUsageStream>, Status> {
+        self.check(&request)?;
+        let mut inbound = request.into_inner();
+        let shared = self.0.clone();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut down = shared.down.subscribe();
+            loop {
+                let batch = tokio::select! {
+                    batch = inbound.message() => batch,
+                    _ = down.wait_for(|d| *d) => break,
+                };
+                let Ok(Some(batch)) = batch else { break };
+                let ids: Vec<String> = batch.records.iter().map(|e| e.id.clone()).collect();
+                {
+                    let mut recorded = shared.recorded.lock().unwrap();
+                    recorded.usage_received += batch.records.len();
+                    for record in batch.records {
+                        recorded.usage.entry(record.id.clone()).or_insert(record);
+                    }
+                }
+                if tx.send(Ok(pb::BatchAck { ids })).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+pub struct FakeCp {
+    shared: Arc<Shared>,
+    pub addr: SocketAddr,
+    server: Option<(JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
+}
+
+impl FakeCp {
+    /// Starts serving `snapshot` (none: the node waits) on a free port.
+    pub async fn start(snapshot: Option<pb::Snapshot>) -> FakeCp {
+        let (snapshots, _) = watch::channel(snapshot);
+        let (down, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            recorded: Mutex::new(Recorded::default()),
+            snapshots,
+            down,
+        });
+        let mut cp = FakeCp {
+            shared,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            server: None,
+        };
+        cp.serve().await;
+        cp
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn serve(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        self.addr = listener.local_addr().unwrap();
+        self.shared.down.send_replace(false);
+        let service = DataPlaneSyncServer::new(Service(self.shared.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        self.server = Some((handle, stop_tx));
+    }
+
+    /// Goes down: open streams end, the port stops listening.
+    pub async fn stop(&mut self) {
+        self.shared.down.send_replace(true);
+        if let Some((handle, stop)) = self.server.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handle).await;
+        }
+    }
+
+    /// Comes back on the same address.
+    pub async fn restart(&mut self) {
+        self.serve().await;
+    }
+
+    pub fn publish(&self, snapshot: pb::Snapshot) {
+        self.shared.snapshots.send_replace(Some(snapshot));
+    }
+
+    pub fn recorded<R>(&self, f: impl FnOnce(&Recorded) -> R) -> R {
+        f(&self.shared.recorded.lock().unwrap())
+    }
+}
+
+impl Drop for FakeCp {
+    fn drop(&mut self) {
+        self.shared.down.send_replace(true);
+        if let Some((handle, _)) = self.server.take() {
+            handle.abort();
+        }
+    }
+}
