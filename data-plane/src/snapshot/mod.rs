@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use policy_engine::{CategorySet, CompiledPolicy, PolicyRevisions};
 
-pub use build::{BuildError, build};
+pub use build::{BuildError, build, content_hash};
 
 /// An API key the snapshot knows (revoked keys are simply absent).
 #[derive(Debug)]
@@ -84,6 +84,8 @@ type KeyIndex = HashMap<[u8; 32], KeyEntry, BuildHasherDefault<DigestPrefixHashe
 pub struct Snapshot {
     pub version: u64,
     pub created_at_unix_ms: i64,
+    /// As sent by the control plane (empty when it sent none).
+    pub content_hash: Vec<u8>,
     /// Categories refused whatever the policy says (SPEC §2.2).
     pub hard_blocked: CategorySet,
     keys: KeyIndex,

@@ -119,7 +119,10 @@ impl SyncTask {
     ) -> Result<(), SyncError> {
         let version = proto.version;
         let current = self.state.snapshot.load_full();
-        if current.as_ref().is_some_and(|c| c.version == version) {
+        if current
+            .as_ref()
+            .is_some_and(|c| c.version == version && c.content_hash == proto.content_hash)
+        {
             // Already active (booted from the cache, or a resend after a reconnect).
             return ack(tx, version).await;
         }

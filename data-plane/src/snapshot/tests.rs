@@ -120,3 +120,26 @@ fn the_hard_block_override_wins_over_settings() {
             .is_empty()
     );
 }
+
+#[test]
+fn the_content_hash_is_checked_when_present() {
+    let mut snapshot = proto(1, SUPPORT);
+    // What the control plane computes: the encoding with the header fields cleared.
+    let cleared = pb::Snapshot {
+        version: 0,
+        content_hash: vec![],
+        created_at_unix_ms: 0,
+        ..snapshot.clone()
+    };
+    use sha2::Digest as _;
+    let expected: [u8; 32] = sha2::Sha256::digest(prost::Message::encode_to_vec(&cleared)).into();
+    assert_eq!(content_hash(&snapshot), expected);
+    snapshot.content_hash = expected.to_vec();
+    assert!(build(&snapshot, None, None).is_ok());
+    snapshot.keys.clear();
+    let error = build(&snapshot, None, None).unwrap_err();
+    assert!(
+        error.to_string().contains("content hash mismatch"),
+        "{error}"
+    );
+}
