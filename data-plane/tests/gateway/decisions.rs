@@ -272,3 +272,60 @@ async fn a_shadow_decision_is_recorded_but_not_acted_on() {
     assert_eq!(record.revision, 2);
     assert_eq!(record.denylist_hits, ["vendor contract"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_moderation_provider_labels_and_fails_as_configured() {
+    use crate::support::upstream::SELF_HARM_TRIGGER;
+    let upstream = crate::support::FakeUpstream::start().await;
+    let moderation = format!("{}/moderations", upstream.base_url());
+    let provider = [
+        ("MODERATION_PROVIDER", "openai"),
+        ("MODERATION_URL", moderation.as_str()),
+        ("MODERATION_API_KEY", "mod-key"),
+    ];
+    let env = Env::start_with(&provider).await;
+    let flagged = format!("refund policy {SELF_HARM_TRIGGER}");
+    let reply = env
+        .dp
+        .chat(PATHS[0], Some(&support_key()), &chat("echo", &flagged), &[])
+        .await;
+    let policy = assert_decided(&reply, "rewrite", "REWRITE");
+    assert_eq!(
+        policy["triggered_categories"],
+        json!(["self-harm", "self-harm/intent"])
+    );
+    let reply = env
+        .dp
+        .chat(
+            PATHS[0],
+            Some(&support_key()),
+            &chat("echo", "refund policy"),
+            &[],
+        )
+        .await;
+    assert_decided(&reply, "allow", "ALLOW");
+
+    let down = format!("{}/moderations-down", upstream.base_url());
+    for (mode, decision) in [("closed", "refuse"), ("open", "allow")] {
+        let env = Env::start_with(&[
+            ("MODERATION_PROVIDER", "openai"),
+            ("MODERATION_URL", down.as_str()),
+            ("MODERATION_FAIL", mode),
+        ])
+        .await;
+        let reply = env
+            .dp
+            .chat(
+                PATHS[0],
+                Some(&support_key()),
+                &chat("echo", "refund policy"),
+                &[],
+            )
+            .await;
+        let policy = assert_decided(&reply, decision, &decision.to_uppercase());
+        if mode == "closed" {
+            assert_eq!(policy["reason_detail"], "moderation_unavailable");
+            assert_eq!(policy["hard_block"], true);
+        }
+    }
+}

@@ -50,6 +50,8 @@ impl FakeUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/models", get(models))
+            .route("/v1/moderations", post(moderations))
+            .route("/v1/moderations-down", post(moderations_down))
             .with_state(upstream.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -73,6 +75,29 @@ impl FakeUpstream {
 async fn models() -> Json<Value> {
     Json(json!({"object": "list", "data": [{"id": "echo", "object": "model", "owned_by": "test"}]}))
 }
+
+/// Flags `self-harm/intent` when the input contains [`SELF_HARM_TRIGGER`], and checks the
+/// gateway sends its moderation key.
+async fn moderations(headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer mod-key") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let flagged = body["input"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(SELF_HARM_TRIGGER);
+    Json(json!({"id": "modr-1", "model": body["model"], "results": [{
+        "flagged": flagged,
+        "categories": {"self-harm/intent": flagged, "hate": false}
+    }]}))
+    .into_response()
+}
+
+async fn moderations_down() -> Response {
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
+pub const SELF_HARM_TRIGGER: &str = "TRIGGER-SELF-HARM";
 
 fn last_user_text(body: &Value) -> String {
     body["messages"]
