@@ -28,6 +28,7 @@ pub mod upstream;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwapOption;
@@ -70,8 +71,10 @@ pub async fn run(
         )
     })?;
 
+    let (end_streams_tx, end_streams) = watch::channel(false);
     let state = Arc::new(AppState {
         snapshot: ArcSwapOption::empty(),
+        end_streams,
         metrics: metrics.clone(),
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
@@ -132,14 +135,23 @@ pub async fn run(
             let _ = graceful.wait_for(|stop| *stop).await;
         })
         .into_future();
+    let mut serve = tokio::spawn(serve);
     let mut deadline = signal_rx;
     let grace = config.shutdown_grace;
     tokio::select! {
-        served = serve => served.context("HTTP server failed")?,
+        served = &mut serve => served.context("HTTP server task failed")?.context("HTTP server failed")?,
         () = async move {
             let _ = deadline.wait_for(|stop| *stop).await;
             tokio::time::sleep(grace).await;
-        } => warn!("shutdown grace period over; closing the remaining connections"),
+        } => {
+            // Streams still open end with an error event, which also reports them.
+            warn!("shutdown grace period over; ending the remaining streams");
+            let _ = end_streams_tx.send(true);
+            if tokio::time::timeout(Duration::from_secs(2), &mut serve).await.is_err() {
+                warn!("connections still open; closing them");
+                serve.abort();
+            }
+        }
     }
 
     // Everything accepted is in the queues now: sync it to disk before exiting.

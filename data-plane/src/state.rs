@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::metrics::Metrics;
@@ -25,6 +26,9 @@ pub struct Limits {
 
 pub struct AppState {
     pub snapshot: ArcSwapOption<Snapshot>,
+    /// Turns true when the shutdown grace period is over: open streams end themselves
+    /// (and report) instead of being cut without a trace.
+    pub end_streams: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub upstream: Upstream,

@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 use policy_engine::redact::{RedactionCounts, Redactor};
 use policy_engine::{CompiledPolicy, Decision};
 use serde_json::Value;
+use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::record::{Facts, estimate_tokens};
@@ -207,6 +208,7 @@ fn stream_response(app: &Arc<AppState>, fwd: Forward, body: Incoming) -> Respons
         relay,
         idle: app.upstream.timeout,
         done: false,
+        end: app.end_streams.clone(),
         app: app.clone(),
         facts: fwd.facts.clone(),
         policy: fwd.policy.clone(),
@@ -227,6 +229,7 @@ struct StreamState {
     relay: Relay,
     idle: Duration,
     done: bool,
+    end: watch::Receiver<bool>,
     app: Arc<AppState>,
     facts: Arc<Facts>,
     policy: Arc<CompiledPolicy>,
@@ -237,7 +240,15 @@ impl StreamState {
     /// The next bytes for the client; `None` once the stream is over.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         while !self.done {
-            let out = match tokio::time::timeout(self.idle, self.body.frame()).await {
+            let next = tokio::select! {
+                next = tokio::time::timeout(self.idle, self.body.frame()) => next,
+                _ = self.end.wait_for(|end| *end) => {
+                    self.done = true;
+                    let out = self.relay.on_error("the gateway is shutting down", "gateway_shutdown");
+                    return Some(Bytes::from(out));
+                }
+            };
+            let out = match next {
                 Err(_) => {
                     self.done = true;
                     self.relay

@@ -179,3 +179,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 pub fn all_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     walk(dir)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_streams_and_keeps_their_entries() {
+    let cp = crate::support::FakeCp::start(Some(crate::support::fixtures::snapshot(1))).await;
+    let upstream = crate::support::FakeUpstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let extra = [
+        ("DP_SHUTDOWN_GRACE_MS", "200"),
+        ("UPSTREAM_TIMEOUT_MS", "20000"),
+    ];
+    let dp = DataPlane::start(&cp.url(), &upstream.base_url(), state.path(), &extra).await;
+    dp.wait_ready().await;
+    let http = dp.http();
+    let key = support_key();
+    let client = tokio::spawn(async move {
+        http.chat(
+            PATHS[0],
+            Some(&key),
+            &chat_stream("stall", "refund policy"),
+            &[("x-request-id", "stalled-1")],
+        )
+        .await
+    });
+    eventually("the upstream has the request", || {
+        (upstream.count() == 1).then_some(())
+    })
+    .await;
+    dp.terminate().await;
+    let reply = client.await.unwrap();
+    let events = reply.events();
+    assert_eq!(
+        events.last().unwrap()["error"]["code"],
+        "gateway_shutdown",
+        "{events:?}"
+    );
+
+    // Delivered before the exit, or from the spool by the next start.
+    let dp = DataPlane::start(&cp.url(), &upstream.base_url(), state.path(), &[]).await;
+    dp.wait_ready().await;
+    eventually("the stalled stream's entries arrive", || {
+        cp.recorded(|r| {
+            let audited = r.audit.values().any(|e| e.request_id == "stalled-1");
+            (audited && r.usage.len() == 1).then_some(())
+        })
+    })
+    .await;
+}

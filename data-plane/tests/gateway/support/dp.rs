@@ -128,6 +128,48 @@ impl DataPlane {
         assert!(exited.success(), "exit status {exited:?}\n{}", self.logs());
     }
 
+    /// A cloneable client for this node, for requests made from other tasks.
+    pub fn http(&self) -> Http {
+        Http {
+            client: self.client.clone(),
+            addr: self.addr,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        self.http().send(method, path, headers, body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, &[], None).await
+    }
+
+    /// A chat completion with `key` (none: no Authorization header).
+    pub async fn chat(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.http().chat(path, key, body, headers).await
+    }
+}
+
+/// Requests to one node; cheap to clone into another task.
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+    addr: SocketAddr,
+}
+
+impl Http {
     pub async fn send(
         &self,
         method: Method,
@@ -166,10 +208,6 @@ impl DataPlane {
             headers,
             chunks,
         }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, &[], None).await
     }
 
     /// A chat completion with `key` (none: no Authorization header).

@@ -4,7 +4,8 @@
 //!   and the card number are split across many chunk boundaries;
 //! - `no-usage`: like `echo` without any usage;
 //! - `fail`: HTTP 500; `missing-model`: OpenAI's 404 for an unknown model;
-//! - `slow`: answers after 3 s; `cut`: streams two events, then breaks the connection.
+//! - `slow`: answers after 3 s; `cut`: streams two events, then breaks the connection;
+//!   `stall`: streams two events, then pauses for 30 s.
 //!
 //! Non-streamed answers report 11 prompt and 7 completion tokens; streams report them in
 //! the usage chunk when `stream_options.include_usage` is set.
@@ -181,6 +182,7 @@ async fn chat(
         );
     }
     let cut = model == "cut";
+    let stall = model == "stall";
     let mut frames: Vec<Result<Bytes, std::io::Error>> = events
         .into_iter()
         .map(|e| Ok(Bytes::from(format!("data: {e}\n\n"))))
@@ -191,10 +193,13 @@ async fn chat(
     } else {
         frames.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
     }
-    let stream = futures::stream::iter(frames).then(|frame| async move {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        frame
-    });
+    let stream =
+        futures::stream::iter(frames.into_iter().enumerate()).then(move |(i, frame)| async move {
+            // `stall` sends its first two events, then goes quiet for a long time.
+            let pause = if stall && i == 2 { 30_000 } else { 2 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            frame
+        });
     Response::builder()
         .header("content-type", "text/event-stream")
         .body(Body::from_stream(stream))
