@@ -2,8 +2,10 @@
 //!
 //! Offline commands need no gateway: `validate`, `eval`, `redact` and `test` run the same
 //! engine the data planes enforce with, so a policy repo's CI can prove a change before it
-//! is applied.
+//! is applied. Online commands (`apply`, `pull`, `simulate`, `history`) talk to the control
+//! plane's management API (`--url`, `--token`).
 
+mod client;
 mod commands;
 mod evaluate;
 mod files;
@@ -33,6 +35,14 @@ enum Command {
     Redact(commands::redact::Args),
     /// Run policy test files: a policy plus cases with expected decisions.
     Test(commands::test::Args),
+    /// Validate a policy file locally, then save it as a new revision on the control plane.
+    Apply(commands::apply::Args),
+    /// Print a saved policy document (the stable revision by default).
+    Pull(commands::pull::Args),
+    /// Decide a message with a saved (or unsaved) policy on the control plane.
+    Simulate(commands::simulate::Args),
+    /// Show the audit history, newest first.
+    History(commands::history::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +52,10 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Redact(args) => commands::redact::run(&args),
         Command::Test(args) => commands::test::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
+        Command::Pull(args) => commands::pull::run(&args),
+        Command::Simulate(args) => commands::simulate::run(&args),
+        Command::History(args) => commands::history::run(&args),
     };
     match result {
         Ok(code) => code,

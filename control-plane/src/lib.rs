@@ -32,6 +32,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 fn connect_options(database_url: &str) -> anyhow::Result<PgConnectOptions> {
     // The URL may hold a password: never echo it.
+    if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        bail!("invalid DATABASE_URL: expected postgres://user@host:port/database");
+    }
     PgConnectOptions::from_str(database_url)
         .map_err(|e| anyhow::anyhow!("invalid DATABASE_URL: {}", without_url(&e)))
 }

@@ -1,6 +1,10 @@
 //! One module per subcommand.
 
+pub mod apply;
 pub mod eval;
+pub mod history;
+pub mod pull;
 pub mod redact;
+pub mod simulate;
 pub mod test;
 pub mod validate;
