@@ -361,3 +361,67 @@ async fn every_enforced_change_bumps_the_snapshot_version(pool: PgPool) {
     .await;
     assert_eq!(app.config_version().await, version);
 }
+
+#[sqlx::test(migrator = "control_plane::MIGRATOR")]
+async fn concurrent_saves_never_share_a_revision_number(pool: PgPool) {
+    let app = App::new(pool);
+    let saves = (0..8).map(|n| {
+        let mut doc = policy("support");
+        doc["name"] = json!(format!("writer {n}"));
+        let app = &app;
+        async move {
+            app.post("/config", &editor(), json!({ "config": doc }))
+                .await
+        }
+    });
+    let replies = futures::future::join_all(saves).await;
+    let mut revisions: Vec<i64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.body["revision"].as_i64().unwrap()
+        })
+        .collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=8).collect::<Vec<_>>());
+}
+
+#[sqlx::test(migrator = "control_plane::MIGRATOR")]
+async fn saves_during_a_cooldown_wait_as_the_candidate(pool: PgPool) {
+    let app = App::new(pool);
+    app.save(&policy("support")).await;
+    // What an automatic rollback leaves behind (SPEC §9): no candidate, a cooldown.
+    sqlx::query(
+        "UPDATE policies SET rollout_state = 'cooldown', cooldown_until = now() + interval '30 minutes'
+         WHERE policy_id = 'support'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let state = app.save(&staged("support", false, true)).await;
+    assert_eq!(state["stable_revision"], 1);
+    assert_eq!(state["candidate_revision"], 2);
+    assert_eq!(state["rollout"]["state"], "cooldown");
+    assert!(state["rollout"]["cooldown_until"].is_string());
+    assert_eq!(state["rollout"]["started_at"], json!(null));
+    // An operator may still promote by hand; the cooldown itself stays.
+    let promoted = app
+        .post(
+            "/rollout/promote",
+            &editor(),
+            json!({ "policy_id": "support" }),
+        )
+        .await;
+    assert_eq!(promoted.body["stable_revision"], 2);
+    assert_eq!(promoted.body["candidate_revision"], json!(null));
+    assert_eq!(promoted.body["rollout"]["state"], "cooldown");
+
+    // Once the cooldown is over, saves roll out as usual.
+    sqlx::query("UPDATE policies SET cooldown_until = now() - interval '1 minute'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let state = app.save(&staged("support", true, false)).await;
+    assert_eq!(state["rollout"]["state"], "shadow");
+    assert_eq!(state["rollout"]["cooldown_until"], json!(null));
+}
