@@ -64,14 +64,14 @@ pub fn evaluate(
     if candidate.is_some() && sample_key.is_none() {
         bail!("a candidate needs a user or a request id to place the request in a rollout arm");
     }
-    if let Some(candidate) = &candidate {
-        if candidate.policy_id() != stable.policy_id() {
-            bail!(
-                "the candidate is policy {:?} but the stable revision is {:?}",
-                candidate.policy_id(),
-                stable.policy_id()
-            );
-        }
+    if let Some(candidate) = &candidate
+        && candidate.policy_id() != stable.policy_id()
+    {
+        bail!(
+            "the candidate is policy {:?} but the stable revision is {:?}",
+            candidate.policy_id(),
+            stable.policy_id()
+        );
     }
     let revisions = PolicyRevisions { stable, candidate };
     let input = DecisionInput {

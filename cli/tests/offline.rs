@@ -1,6 +1,10 @@
 //! `policyctl`'s offline commands, run as the real binary the way a policy repo's CI runs
 //! them (SPEC §13).
 
+// A test crate: a failed unwrap is a failed test. (The workspace's allow-*-in-tests
+// settings cover `#[test]` functions, not the helpers beside them.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
