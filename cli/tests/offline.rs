@@ -32,7 +32,12 @@ fn policyctl_with_stdin(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("policyctl starts");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -42,9 +47,17 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn the_example_policy_tests_pass() {
-    let out = policyctl(&["test", "examples/tests/policy-gateway.test.json", "examples/tests/policy-as-code.test.json"]);
+    let out = policyctl(&[
+        "test",
+        "examples/tests/policy-gateway.test.json",
+        "examples/tests/policy-as-code.test.json",
+    ]);
     let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains(" 0 failed"), "{text}");
 }
 
@@ -61,13 +74,23 @@ fn a_failing_case_exits_1_with_a_diff() {
     let out = policyctl(&["test", file.to_str().unwrap()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("FAIL") && text.contains("wrong on purpose"), "{text}");
-    assert!(text.contains("-\"allow\"") && text.contains("+\"refuse\""), "{text}");
+    assert!(
+        text.contains("FAIL") && text.contains("wrong on purpose"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-\"allow\"") && text.contains("+\"refuse\""),
+        "{text}"
+    );
 }
 
 #[test]
 fn validate_accepts_the_seed_policies() {
-    let out = policyctl(&["validate", "examples/policies/policy-gateway.json", "examples/policies/policy-as-code.json"]);
+    let out = policyctl(&[
+        "validate",
+        "examples/policies/policy-gateway.json",
+        "examples/policies/policy-as-code.json",
+    ]);
     assert!(out.status.success());
     assert_eq!(stdout(&out), "");
 }
@@ -76,7 +99,11 @@ fn validate_accepts_the_seed_policies() {
 fn validate_prints_file_pointer_message_lines_and_exits_1() {
     let dir = tempdir();
     let file = dir.join("bad.json");
-    std::fs::write(&file, r#"{"policy_id": "Bad Id", "rules": {"response_pattern": "shout"}}"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"{"policy_id": "Bad Id", "rules": {"response_pattern": "shout"}}"#,
+    )
+    .unwrap();
     let out = policyctl(&["validate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
@@ -86,7 +113,11 @@ fn validate_prints_file_pointer_message_lines_and_exits_1() {
     assert!(lines.iter().all(|l| l.starts_with(&prefix)), "{text}");
     assert!(text.contains(": /policy_id: "));
     assert!(text.contains(": /name: is required"));
-    assert!(text.contains(": /rules/response_pattern: expected one of rewrite, summary, escalate, refuse"));
+    assert!(
+        text.contains(
+            ": /rules/response_pattern: expected one of rewrite, summary, escalate, refuse"
+        )
+    );
 }
 
 #[test]
@@ -112,18 +143,30 @@ fn eval_prints_the_decision_record() {
     let record: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(record["decision"], "refuse");
     assert_eq!(record["reason_code"], "REFUSE");
-    assert_eq!(record["denylist_hits"], serde_json::json!(["internal incident"]));
+    assert_eq!(
+        record["denylist_hits"],
+        serde_json::json!(["internal incident"])
+    );
     assert_eq!(record["rollout_mode"], "enforced");
 }
 
 #[test]
 fn eval_rejects_unknown_categories_clearly() {
     let out = policyctl(&[
-        "eval", "--policy", "examples/policies/policy-as-code.json", "--message", "hi", "--categories", "gore",
+        "eval",
+        "--policy",
+        "examples/policies/policy-as-code.json",
+        "--message",
+        "hi",
+        "--categories",
+        "gore",
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown moderation category \"gore\""), "{err}");
+    assert!(
+        err.contains("unknown moderation category \"gore\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -131,13 +174,22 @@ fn eval_with_a_candidate_places_users_consistently() {
     let run = |user: &str| -> Value {
         let out = policyctl(&[
             "eval",
-            "--policy", "examples/policies/policy-as-code.json",
-            "--candidate", "examples/policies/policy-as-code.candidate.json",
-            "--message", "the vendor contract in the public docs",
-            "--target", "knowledge-bot",
-            "--user", user,
+            "--policy",
+            "examples/policies/policy-as-code.json",
+            "--candidate",
+            "examples/policies/policy-as-code.candidate.json",
+            "--message",
+            "the vendor contract in the public docs",
+            "--target",
+            "knowledge-bot",
+            "--user",
+            user,
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_str(&stdout(&out)).unwrap()
     };
     let mut modes = std::collections::BTreeSet::new();
@@ -160,7 +212,10 @@ fn eval_with_a_candidate_places_users_consistently() {
         modes.insert(mode);
     }
     // 10% canary and 25% shadow over 40 users: every arm shows up.
-    assert_eq!(modes.into_iter().collect::<Vec<_>>(), ["canary", "enforced", "shadow"]);
+    assert_eq!(
+        modes.into_iter().collect::<Vec<_>>(),
+        ["canary", "enforced", "shadow"]
+    );
 }
 
 #[test]
@@ -169,7 +224,10 @@ fn redact_whole_and_chunked_agree() {
     let whole = policyctl_with_stdin(&["redact"], text);
     assert!(whole.status.success());
     let whole = stdout(&whole);
-    assert!(!whole.contains("jane.doe@example.com") && whole.contains("[REDACTED:email]"), "{whole}");
+    assert!(
+        !whole.contains("jane.doe@example.com") && whole.contains("[REDACTED:email]"),
+        "{whole}"
+    );
     for size in ["1", "2", "3", "7", "64"] {
         let chunked = policyctl_with_stdin(&["redact", "--chunk-size", size], text);
         assert_eq!(stdout(&chunked), whole, "chunk size {size}");
@@ -183,7 +241,11 @@ fn redact_rejects_a_zero_chunk_size() {
 }
 
 fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("policyctl-test-{}-{}", std::process::id(), unique()));
+    let dir = std::env::temp_dir().join(format!(
+        "policyctl-test-{}-{}",
+        std::process::id(),
+        unique()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
