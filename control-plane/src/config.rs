@@ -12,8 +12,18 @@ use crate::auth::JwtSettings;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// Postgres connection string.
+    // Optional for clap so that a missing value is our one-line error, not a usage dump.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    pub fn database_url(&self) -> anyhow::Result<&str> {
+        self.database_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .ok_or_else(|| anyhow!("DATABASE_URL is not set (postgres://user@host:port/database)"))
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -36,7 +46,7 @@ pub struct ServeConfig {
     pub jwt_audience: Option<String>,
     /// Token data planes must present (`authorization: Bearer <token>` on every gRPC call).
     #[arg(long, env = "CP_NODE_TOKEN", hide_env_values = true)]
-    pub node_token: String,
+    pub node_token: Option<String>,
     /// History entries kept per policy, oldest pruned first (SPEC §6).
     #[arg(
         long,
@@ -54,6 +64,14 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// `CP_NODE_TOKEN`, which must be set and not blank.
+    pub fn node_token(&self) -> anyhow::Result<&str> {
+        self.node_token
+            .as_deref()
+            .filter(|token| !token.trim().is_empty())
+            .ok_or_else(|| anyhow!("CP_NODE_TOKEN is not set: data planes authenticate with it"))
+    }
+
     /// The JWT verification settings (SPEC §7).
     pub fn jwt_settings(&self) -> JwtSettings {
         JwtSettings {

@@ -103,7 +103,7 @@ fn is_permanent(error: &sqlx::Error) -> bool {
 
 /// `control-plane migrate`: apply pending migrations and exit. Safe to run repeatedly.
 pub async fn run_migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = connect(&db.database_url).await?;
+    let pool = connect(db.database_url()?).await?;
     MIGRATOR.run(&pool).await.context("migration failed")?;
     tracing::info!("migrations applied");
     Ok(())
@@ -115,9 +115,8 @@ pub async fn run_migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
 pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let verifier = Arc::new(Verifier::from_settings(&config.jwt_settings())?);
     let hard_blocked = config.hard_blocked()?;
-    if config.node_token.trim().is_empty() {
-        bail!("CP_NODE_TOKEN must not be empty: data planes authenticate with it");
-    }
+    let node_token = config.node_token()?.to_owned();
+    let database_url = config.database.database_url()?;
     let (stop, mut stopped) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -125,7 +124,7 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         let _ = stop.send(true);
     });
 
-    let Some(pool) = connect_with_retry(&config.database.database_url, &mut stopped).await? else {
+    let Some(pool) = connect_with_retry(database_url, &mut stopped).await? else {
         return Ok(());
     };
     if !config.no_migrate {
@@ -156,7 +155,7 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             .context("HTTP server failed")
     };
     let sync_settings = sync::Settings {
-        node_token: config.node_token.clone(),
+        node_token,
         replica_id: replica_id(),
         hard_blocked,
         history_limit: config.history_limit,

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use control_plane::config::{DatabaseArgs, ServeConfig};
 
 #[derive(Parser)]
-#[command(name = "control-plane", version, about = "Policy Gateway control plane")]
+#[command(
+    name = "control-plane",
+    version,
+    about = "Policy Gateway control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
