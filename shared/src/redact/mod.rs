@@ -29,6 +29,7 @@ mod ipv4;
 mod kind;
 mod numeric;
 mod phone;
+mod phone_plan;
 mod redactor;
 mod scanner;
 mod ssn;

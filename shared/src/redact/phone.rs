@@ -1,4 +1,4 @@
-//! Phone numbers, validated with `phonenumber` (a port of libphonenumber).
+//! Phone numbers, validated against libphonenumber's numbering plans (see `phone_plan`).
 //!
 //! Two written forms count. North American numbers need their punctuation:
 //! `(212) 555-0147`, `212-555-0147`, `212.555.0147`, `212 555 0147`, optionally behind a
@@ -151,10 +151,5 @@ fn best(r: &Redactor, w: &Window<'_>, digits: &[u8], ends: &[(usize, usize)]) ->
 /// North American numbers go through here with their `1`, so Canadian and Caribbean
 /// numbers count as well as US ones.
 fn valid(r: &Redactor, digits: &[u8]) -> bool {
-    let Ok(digits) = std::str::from_utf8(digits) else {
-        return false;
-    };
-    let e164 = format!("+{digits}");
-    phonenumber::parse_with(r.phone_db(), None, &e164)
-        .is_ok_and(|number| phonenumber::is_valid_with(r.phone_db(), &number))
+    r.phone_plans().is_valid(digits)
 }

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
-use phonenumber::metadata::{DATABASE, Database};
+use phonenumber::metadata::DATABASE;
 
 use super::kind::RedactionCounts;
+use super::phone_plan::NumberingPlans;
 use super::scanner::{self, AtSigns, Event};
 use super::stream::StreamRedactor;
 use super::window::Window;
@@ -23,11 +24,11 @@ pub struct Redacted<'a> {
 /// The redaction detectors, ready to run.
 ///
 /// Building one loads the phone-number metadata, which takes a noticeable fraction of a
-/// second; do it once (or use [`Redactor::builtin`]) and share it: it is `Send + Sync`
-/// and every method takes `&self`.
-#[derive(Clone, Copy)]
+/// second, and each calling code's numbering plan is compiled the first time a number
+/// with that code shows up; so build one once (or use [`Redactor::builtin`]) and share
+/// it: it is `Send + Sync` and every method takes `&self`.
 pub struct Redactor {
-    phones: &'static Database,
+    phones: NumberingPlans,
 }
 
 static BUILTIN: LazyLock<Redactor> = LazyLock::new(Redactor::new);
@@ -35,7 +36,9 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(Redactor::new);
 impl Redactor {
     /// Builds a redactor with every kind of [`super::RedactionKind`] enabled.
     pub fn new() -> Redactor {
-        Redactor { phones: &DATABASE }
+        Redactor {
+            phones: NumberingPlans::new(&DATABASE),
+        }
     }
 
     /// The process-wide redactor, built on first use.
@@ -43,8 +46,8 @@ impl Redactor {
         &BUILTIN
     }
 
-    pub(super) fn phone_db(&self) -> &'static Database {
-        self.phones
+    pub(super) fn phone_plans(&self) -> &NumberingPlans {
+        &self.phones
     }
 
     /// Redacts a whole text. Allocates only when something is replaced.
