@@ -16,6 +16,16 @@ fi
 eval "$(scripts/ensure-postgres.sh)"
 export DATABASE_URL
 
+# The end-to-end tests drive a data plane with the official OpenAI Python SDK (pinned).
+OPENAI_SDK_VERSION=3.54.0
+venv="$PWD/.state/venv"
+if ! "$venv/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_SDK_VERSION')" 2>/dev/null; then
+  echo "==> python venv with openai==$OPENAI_SDK_VERSION in .state/venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "openai==$OPENAI_SDK_VERSION"
+fi
+export E2E_PYTHON="$venv/bin/python"
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

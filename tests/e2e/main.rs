@@ -1,0 +1,8 @@
+//! End-to-end tests of Policy Gateway (issue 4): the real control plane on real Postgres,
+//! two real data planes, and a fake OpenAI-compatible upstream, talking over the wire.
+//!
+//! Needs `DATABASE_URL` (a server where tests may create databases) and the two binaries
+//! built in the same target directory (`cargo build -p control-plane -p data-plane`);
+//! the OpenAI SDK test also needs `E2E_PYTHON` (scripts/test.sh sets both up).
+
+mod smoke;
