@@ -13,7 +13,8 @@ use prost::Message as _;
 use prost::bytes::Bytes;
 use prost::encoding::{WireType, encode_key, encode_varint};
 use sha2::{Digest as _, Sha256};
-use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row as _};
 
 /// One built snapshot, ready to send.
 #[derive(Debug)]
@@ -48,83 +49,76 @@ pub async fn build(
     // Stable and candidate documents in one pass; `document::text` hands over Postgres'
     // own JSON text, so nothing is parsed and re-serialised here. The candidate is joined
     // only while it differs from stable (SPEC §2.6: no rollout otherwise).
-    let policies: Vec<(String, String, i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
+    let policies: Vec<PolicyState> = sqlx::query(
         "SELECT p.org, p.policy_id, s.revision, s.document::text, c.revision, c.document::text \
-             FROM policies p \
-             JOIN policy_revisions s \
-               ON s.org = p.org AND s.policy_id = p.policy_id AND s.revision = p.stable_revision \
-             LEFT JOIN policy_revisions c \
-               ON c.org = p.org AND c.policy_id = p.policy_id \
-              AND c.revision = p.candidate_revision AND c.revision <> p.stable_revision \
-             ORDER BY p.org, p.policy_id",
+         FROM policies p \
+         JOIN policy_revisions s \
+           ON s.org = p.org AND s.policy_id = p.policy_id AND s.revision = p.stable_revision \
+         LEFT JOIN policy_revisions c \
+           ON c.org = p.org AND c.policy_id = p.policy_id \
+          AND c.revision = p.candidate_revision AND c.revision <> p.stable_revision \
+         ORDER BY p.org, p.policy_id",
     )
+    .try_map(|row: PgRow| {
+        let candidate: Option<i64> = row.try_get(4)?;
+        let candidate_document: Option<String> = row.try_get(5)?;
+        Ok(PolicyState {
+            org: row.try_get(0)?,
+            policy_id: row.try_get(1)?,
+            stable: Some(revision(row.try_get(2)?, row.try_get(3)?)),
+            candidate: candidate
+                .zip(candidate_document)
+                .map(|(number, document)| revision(number, document)),
+        })
+    })
     .fetch_all(&mut *tx)
     .await?;
 
-    let projects: Vec<(
-        String,
-        String,
-        String,
-        bool,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-    )> = sqlx::query_as(
+    let projects: Vec<Project> = sqlx::query(
         "SELECT org, id, name, status = 'suspended', policy_id, \
-                    monthly_request_limit, monthly_token_limit \
-             FROM projects ORDER BY org, id",
+                monthly_request_limit, monthly_token_limit \
+         FROM projects ORDER BY org, id",
     )
+    .try_map(|row: PgRow| {
+        let requests: Option<i64> = row.try_get(5)?;
+        let tokens: Option<i64> = row.try_get(6)?;
+        Ok(Project {
+            org: row.try_get(0)?,
+            id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            suspended: row.try_get(3)?,
+            default_policy_id: row.try_get(4)?,
+            monthly_request_limit: requests.and_then(|n| u64::try_from(n).ok()),
+            monthly_token_limit: tokens.and_then(|n| u64::try_from(n).ok()),
+        })
+    })
     .fetch_all(&mut *tx)
     .await?;
 
     // Revoked keys are simply absent: a data plane that does not find a hash answers 401
     // (SPEC §3.3, §5).
-    let keys: Vec<(String, String, Vec<u8>, Option<String>, String)> = sqlx::query_as(
+    let keys: Vec<ApiKey> = sqlx::query(
         "SELECT org, id::text, key_hash, project_id, label \
          FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
     )
+    .try_map(|row: PgRow| {
+        let project_id: Option<String> = row.try_get(3)?;
+        Ok(ApiKey {
+            org: row.try_get(0)?,
+            key_id: row.try_get(1)?,
+            key_hash: row.try_get(2)?,
+            project_id: project_id.unwrap_or_default(),
+            label: row.try_get(4)?,
+        })
+    })
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
 
     let payload = Snapshot {
-        policies: policies
-            .into_iter()
-            .map(
-                |(org, policy_id, stable, stable_doc, candidate, candidate_doc)| PolicyState {
-                    org,
-                    policy_id,
-                    stable: Some(revision(stable, stable_doc)),
-                    candidate: candidate
-                        .zip(candidate_doc)
-                        .map(|(number, doc)| revision(number, doc)),
-                },
-            )
-            .collect(),
-        projects: projects
-            .into_iter()
-            .map(
-                |(org, id, name, suspended, policy, requests, tokens)| Project {
-                    org,
-                    id,
-                    name,
-                    suspended,
-                    default_policy_id: policy,
-                    monthly_request_limit: requests.and_then(|n| u64::try_from(n).ok()),
-                    monthly_token_limit: tokens.and_then(|n| u64::try_from(n).ok()),
-                },
-            )
-            .collect(),
-        keys: keys
-            .into_iter()
-            .map(|(org, key_id, key_hash, project_id, label)| ApiKey {
-                org,
-                key_id,
-                key_hash,
-                project_id: project_id.unwrap_or_default(),
-                label,
-            })
-            .collect(),
+        policies,
+        projects,
+        keys,
         settings: Some(GatewaySettings {
             hard_blocked_categories: hard_blocked.names().into_iter().map(String::from).collect(),
         }),

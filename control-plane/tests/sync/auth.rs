@@ -21,15 +21,13 @@ async fn every_rpc_without_the_node_token_is_unauthenticated(pool: PgPool) {
         let audit = client
             .report_audit(request(tokio_stream::iter([AuditBatch::default()]), token))
             .await
-            .err()
-            .expect("report audit must be refused");
+            .expect_err("report audit must be refused");
         assert_eq!(audit.code(), Code::Unauthenticated, "{token:?}");
 
         let usage = client
             .report_usage(request(tokio_stream::iter([UsageBatch::default()]), token))
             .await
-            .err()
-            .expect("report usage must be refused");
+            .expect_err("report usage must be refused");
         assert_eq!(usage.code(), Code::Unauthenticated, "{token:?}");
     }
     // A token that merely starts with the right one is wrong too.

@@ -224,6 +224,32 @@ async fn enforcement_history_is_pruned_to_the_limit_per_policy(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(kept, newest);
+
+    // One batch with more entries of a policy than the limit: only its newest are kept.
+    let busy: Vec<AuditEntry> = (0..7)
+        .map(|i| audit_entry("enforced", "allow", true, T0_MS + 60_000 + i * 1_000))
+        .collect();
+    let newest: Vec<Uuid> = busy[2..]
+        .iter()
+        .rev()
+        .map(|e| Uuid::parse_str(&e.id).unwrap())
+        .collect();
+    report_audit(&mut client, vec![AuditBatch { entries: busy }])
+        .await
+        .unwrap();
+    let kept: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM history WHERE org = 'acme' AND policy_id = 'support' \
+         ORDER BY created_at DESC",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, newest);
+    // Every entry is still received exactly once, kept in history or not.
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM audit_receipts").await,
+        15
+    );
     server.stop().await;
 }
 

@@ -1,18 +1,17 @@
 //! The data-plane sync service against real Postgres and real gRPC (SPEC §8, §6).
 //!
-//! Every test gets its own database (`#[sqlx::test]`) and starts its own sync servers on
-//! 127.0.0.1:0. Nothing sleeps to wait for something: tests poll with deadlines.
+//! Every test gets its own database (`#[sqlx::test]`, needs `DATABASE_URL`) and starts its
+//! own sync servers on 127.0.0.1:0. Nothing sleeps to wait for something: tests poll with
+//! deadlines.
 
-#[path = "sync/common.rs"]
+// A test crate: a failed unwrap is a failed test. (The workspace's allow-*-in-tests
+// settings cover `#[test]` functions, not the helpers beside them.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
-#[path = "sync/auth.rs"]
 mod auth;
-#[path = "sync/ingest.rs"]
 mod ingest;
-#[path = "sync/nodes.rs"]
 mod nodes;
-#[path = "sync/replicas.rs"]
 mod replicas;
-#[path = "sync/snapshots.rs"]
 mod snapshots;
