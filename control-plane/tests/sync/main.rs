@@ -13,5 +13,6 @@ mod common;
 mod auth;
 mod ingest;
 mod nodes;
+mod outage;
 mod replicas;
 mod snapshots;
