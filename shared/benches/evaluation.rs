@@ -6,14 +6,38 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use policy_engine::{
-    Category, CategorySet, CompiledPolicy, DecisionInput, Moderation, PolicyRevisions, RolloutRequest,
+    Category, CategorySet, CompiledPolicy, DecisionInput, Moderation, PolicyRevisions,
+    RolloutRequest,
 };
 use serde_json::json;
 
 const WORDS: &[&str] = &[
-    "account", "billing", "refund", "order", "shipping", "invoice", "password", "login", "upgrade",
-    "plan", "support", "ticket", "delivery", "warranty", "return", "exchange", "credit", "policy",
-    "status", "update", "priority", "customer", "agent", "escalation", "renewal", "contract",
+    "account",
+    "billing",
+    "refund",
+    "order",
+    "shipping",
+    "invoice",
+    "password",
+    "login",
+    "upgrade",
+    "plan",
+    "support",
+    "ticket",
+    "delivery",
+    "warranty",
+    "return",
+    "exchange",
+    "credit",
+    "policy",
+    "status",
+    "update",
+    "priority",
+    "customer",
+    "agent",
+    "escalation",
+    "renewal",
+    "contract",
 ];
 
 /// Deterministic pseudo-random terms of two or three words, distinct by construction.
@@ -21,7 +45,9 @@ fn terms(prefix: &str, count: usize) -> Vec<String> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..count)
         .map(|i| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let a = WORDS[(state >> 33) as usize % WORDS.len()];
             let b = WORDS[(state >> 45) as usize % WORDS.len()];
             format!("{prefix}{i} {a} {b}")
@@ -57,7 +83,10 @@ fn evaluation(c: &mut Criterion) {
     let text = message();
     let revisions = PolicyRevisions::stable(policy(&allow, &deny));
     let hard_blocked: CategorySet = [Category::SexualMinors].into_iter().collect();
-    let request = RolloutRequest { sample_key: "user-1", target: Some("support-bot") };
+    let request = RolloutRequest {
+        sample_key: "user-1",
+        target: Some("support-bot"),
+    };
 
     let mut group = c.benchmark_group("evaluate");
     group.throughput(Throughput::Bytes(text.len() as u64));

@@ -126,7 +126,11 @@ fn normalize_ascii(bytes: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.extend(bytes.iter().map(|&b| {
         let lowered = if b.is_ascii_uppercase() { b | 0x20 } else { b };
-        if matches!(b, b'\t'..=b'\r') { b' ' } else { lowered }
+        if matches!(b, b'\t'..=b'\r') {
+            b' '
+        } else {
+            lowered
+        }
     }));
     collapse_spaces(out, start);
 }

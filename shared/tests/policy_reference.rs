@@ -12,9 +12,17 @@ fn the_policy_reference_lists_exactly_the_accepted_fields() {
         .filter_map(|rest| rest.split('`').next())
         .map(|field| format!("/{field}"))
         .collect();
-    let accepted: BTreeSet<String> = policy_engine::validate::field_pointers().into_iter().collect();
+    let accepted: BTreeSet<String> = policy_engine::validate::field_pointers()
+        .into_iter()
+        .collect();
     let undocumented: Vec<_> = accepted.difference(&documented).collect();
     let unknown: Vec<_> = documented.difference(&accepted).collect();
-    assert!(undocumented.is_empty(), "fields missing from docs/policy-reference.md: {undocumented:?}");
-    assert!(unknown.is_empty(), "docs/policy-reference.md documents fields the validator rejects: {unknown:?}");
+    assert!(
+        undocumented.is_empty(),
+        "fields missing from docs/policy-reference.md: {undocumented:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "docs/policy-reference.md documents fields the validator rejects: {unknown:?}"
+    );
 }
