@@ -5,4 +5,13 @@
 //! built in the same target directory (`cargo build -p control-plane -p data-plane`);
 //! the OpenAI SDK test also needs `E2E_PYTHON` (scripts/test.sh sets both up).
 
-mod smoke;
+// Support code outside `#[test]` functions fails tests by panicking, as tests do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod decisions;
+mod errors;
+mod propagation;
+mod redaction;
+mod restarts;
+mod usage;

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crate::cp::{Api, ControlPlane, CreatedKey};
 use crate::db::TestDb;
@@ -41,6 +43,10 @@ pub struct StackOptions {
     pub dp_env: Vec<(String, String)>,
     /// Ends every echo completion of the fake upstream.
     pub completion_marker: String,
+    /// Run alone: wait until no other stack of this test binary runs, and keep the
+    /// others waiting until this one is dropped. For timing measurements, which CI's two
+    /// shared cores would otherwise skew.
+    pub exclusive: bool,
 }
 
 impl Default for StackOptions {
@@ -50,6 +56,7 @@ impl Default for StackOptions {
             cp_env: Vec::new(),
             dp_env: Vec::new(),
             completion_marker: "CMPL-MARK".into(),
+            exclusive: false,
         }
     }
 }
@@ -81,10 +88,31 @@ pub struct Stack {
     pub db: TestDb,
     dir: Option<TempDir>,
     dp_env: Vec<(String, String)>,
+    _turn: Turn,
+}
+
+/// Stacks share the machine; an exclusive one has it to itself.
+static TURNS: LazyLock<Arc<RwLock<()>>> = LazyLock::new(Arc::default);
+
+/// Held for a stack's whole life: one of the two guards.
+struct Turn {
+    _shared: Option<OwnedRwLockReadGuard<()>>,
+    _exclusive: Option<OwnedRwLockWriteGuard<()>>,
 }
 
 impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
+        let turn = if options.exclusive {
+            Turn {
+                _shared: None,
+                _exclusive: Some(TURNS.clone().write_owned().await),
+            }
+        } else {
+            Turn {
+                _shared: Some(TURNS.clone().read_owned().await),
+                _exclusive: None,
+            }
+        };
         let dir = tempfile::Builder::new()
             .prefix("policy-gateway-e2e-")
             .tempdir()
@@ -126,6 +154,7 @@ impl Stack {
             db,
             dir: Some(dir),
             dp_env: options.dp_env,
+            _turn: turn,
         };
         for n in 0..options.data_planes {
             let config = stack.dp_config(&format!("dp-{n}"));
