@@ -1,6 +1,6 @@
 //! Assertions shared by the tests.
 
-use e2e_tests::Reply;
+use e2e_tests::{Http, Reply};
 use serde_json::{Value, json};
 
 /// A 200 with a decision: headers and the `policy` record agree, the revision is the one
@@ -97,4 +97,16 @@ pub fn percentile(samples: &[f64], p: f64) -> f64 {
     sorted.sort_by(f64::total_cmp);
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `dp_audit_spool_depth{kind}` from a node's metrics: records on its disk that the
+/// control plane has not acknowledged.
+pub async fn spool_depth(http: &Http, kind: &str) -> u64 {
+    let metrics = http.get("/metrics").await.text();
+    let prefix = format!("dp_audit_spool_depth{{kind=\"{kind}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in the metrics:\n{metrics}"))
 }

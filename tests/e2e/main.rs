@@ -11,7 +11,9 @@
 mod common;
 mod decisions;
 mod errors;
+mod privacy;
 mod propagation;
 mod redaction;
 mod restarts;
+mod sdk;
 mod usage;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use e2e_tests::{Http, PATHS, Stack, StackOptions, chat, chat_stream, eventually};
 
-use crate::common::{assert_decided, assert_error};
+use crate::common::{assert_decided, assert_error, spool_depth};
 
 /// One request of the traffic: its id, and whether it went upstream.
 struct Sent {
@@ -226,15 +226,4 @@ async fn a_data_plane_restarted_while_the_control_plane_is_down_serves_from_its_
     .await;
     outage_ids.sort();
     assert_eq!(stored, outage_ids);
-}
-
-/// `dp_audit_spool_depth{kind}` from the node's metrics.
-async fn spool_depth(http: &Http, kind: &str) -> u64 {
-    let metrics = http.get("/metrics").await.text();
-    let prefix = format!("dp_audit_spool_depth{{kind=\"{kind}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {prefix} in the metrics:\n{metrics}"))
 }

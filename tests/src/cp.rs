@@ -225,6 +225,11 @@ pub struct Api {
 }
 
 impl Api {
+    /// The caller's JWT (for "never logged" checks).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
         let auth = format!("Bearer {}", self.token);
         self.http

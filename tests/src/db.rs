@@ -70,6 +70,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("E2E_KEEP_FAILED_DB").is_some() {
+            eprintln!("test database of the failed test kept: {}", self.url);
+            return;
+        }
         let server_url = self.server_url.clone();
         let name = self.name.clone();
         // Drop may run inside the test's runtime: do the async work on a thread of its own.
