@@ -148,7 +148,8 @@ async fn a_data_plane_restarted_while_the_control_plane_is_down_serves_from_its_
         .await;
     }
 
-    stack.cp.kill();
+    // This time the control plane stops cleanly (SIGTERM) with both nodes connected.
+    stack.cp.terminate().await;
     // One node stopped cleanly, the other crashed after its entries reached the spool.
     stack.dps[0].terminate().await;
     let crashed = stack.dps[1].http();

@@ -116,10 +116,6 @@ impl ControlPlane {
         crate::process::read_lossy(&self.log)
     }
 
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     fn logs_tail(&self, lines: usize) -> String {
         tail(&self.logs(), lines)
     }

@@ -45,18 +45,6 @@ impl Process {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// Everything the process printed so far (all its runs, when the log is shared).
     pub fn logs(&self) -> String {
         read_lossy(&self.log)
