@@ -48,7 +48,8 @@ pub async fn build(
 
     // Stable and candidate documents in one pass; `document::text` hands over Postgres'
     // own JSON text, so nothing is parsed and re-serialised here. The candidate is joined
-    // only while it differs from stable (SPEC §2.6: no rollout otherwise).
+    // only while it differs from stable (SPEC §2.6: no rollout otherwise) and the policy is
+    // not cooling down (SPEC §9: a save kept during a cooldown is not rolled out).
     let policies: Vec<PolicyState> = sqlx::query(
         "SELECT p.org, p.policy_id, s.revision, s.document::text, c.revision, c.document::text \
          FROM policies p \
@@ -57,6 +58,7 @@ pub async fn build(
          LEFT JOIN policy_revisions c \
            ON c.org = p.org AND c.policy_id = p.policy_id \
           AND c.revision = p.candidate_revision AND c.revision <> p.stable_revision \
+          AND p.rollout_state <> 'cooldown' \
          ORDER BY p.org, p.policy_id",
     )
     .try_map(|row: PgRow| {

@@ -3,9 +3,9 @@
 //! Per batch, in one transaction:
 //! 1. every id goes into `audit_receipts` (`ON CONFLICT DO NOTHING RETURNING id`): what
 //!    comes back is what this batch is the first to deliver;
-//! 2. of those, entries whose policy keeps audit logs become `enforcement` history rows;
-//! 3. of those, candidate decisions (canary, shadow) are counted per minute in
+//! 2. of those, candidate decisions (canary, shadow) are counted per minute in
 //!    `rollout_observations`, whatever `audit_logs` says, for automatic rollback (SPEC §9);
+//! 3. entries whose policy keeps audit logs become `enforcement` history rows;
 //! 4. the touched policies' history is pruned to the history limit, oldest first.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -23,6 +23,8 @@ use super::fields;
 const KIND: &str = "audit entry";
 const DECISIONS: [&str; 5] = ["allow", "rewrite", "summary", "escalate", "refuse"];
 const ROLLOUT_MODES: [&str; 3] = ["enforced", "canary", "shadow"];
+/// First key of the advisory locks that serialise history pruning per policy ("PGH1").
+const PRUNE_LOCK_CLASS: i32 = 0x5047_4831;
 
 /// An entry that passed [`check`].
 pub(super) struct Checked {
@@ -119,29 +121,6 @@ pub(super) async fn store(
         }
     }
 
-    let history = HistoryRows::newest(kept_in_history, history_limit);
-    let history_rows = history.ids.len();
-    if history_rows > 0 {
-        sqlx::query(
-            "INSERT INTO history (id, org, type, policy_id, policy_name, created_at, entry) \
-             SELECT id, org, 'enforcement', policy_id, NULLIF(policy_name, ''), created_at, entry::jsonb \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) \
-                  AS t(id, org, policy_id, policy_name, created_at, entry) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&history.ids)
-        .bind(&history.orgs)
-        .bind(&history.policy_ids)
-        .bind(&history.policy_names)
-        .bind(&history.created_at)
-        .bind(&history.entries)
-        .execute(&mut *tx)
-        .await?;
-        if std::env::var_os("NO_PRUNE").is_none() {
-            prune(&mut tx, &history, history_limit).await?;
-        }
-    }
-
     let observation_rows = observations.len();
     if observation_rows > 0 {
         let mut columns = ObservationRows::default();
@@ -170,6 +149,29 @@ pub(super) async fn store(
         .execute(&mut *tx)
         .await?;
     }
+    // History last: pruning takes per-policy locks, held until commit, so it comes after
+    // everything else this transaction does.
+    let history = HistoryRows::newest(kept_in_history, history_limit);
+    let history_rows = history.ids.len();
+    if history_rows > 0 {
+        sqlx::query(
+            "INSERT INTO history (id, org, type, policy_id, policy_name, created_at, entry) \
+             SELECT id, org, 'enforcement', policy_id, NULLIF(policy_name, ''), created_at, entry::jsonb \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) \
+                  AS t(id, org, policy_id, policy_name, created_at, entry) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&history.ids)
+        .bind(&history.orgs)
+        .bind(&history.policy_ids)
+        .bind(&history.policy_names)
+        .bind(&history.created_at)
+        .bind(&history.entries)
+        .execute(&mut *tx)
+        .await?;
+        prune(&mut tx, &history, history_limit).await?;
+    }
+
     tx.commit().await?;
     Ok(Stored {
         new,
@@ -179,7 +181,7 @@ pub(super) async fn store(
 }
 
 /// Keeps the newest `limit` history entries of each policy this batch wrote to (SPEC §6:
-/// per policy, oldest pruned first), in one statement.
+/// per policy, oldest pruned first): one statement for the locks, one for the delete.
 async fn prune(
     tx: &mut sqlx::PgConnection,
     history: &HistoryRows,
@@ -192,6 +194,22 @@ async fn prune(
         .map(|(org, policy)| (org.as_str(), policy.as_str()))
         .collect();
     let (orgs, policies): (Vec<&str>, Vec<&str>) = touched.into_iter().unzip();
+    // Concurrent batches (pipelined streams, other data planes, other replicas) prune the
+    // same policies. Each takes the policies' locks in one order before pruning, so the
+    // DELETE below starts after the other's commit and counts its rows: the limit holds
+    // after both, not limit + the other's batch. Postgres evaluates the volatile lock
+    // calls after the ORDER BY, which keeps the order and rules out lock-order deadlocks.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($3, k) FROM ( \
+             SELECT DISTINCT hashtext(org || '/' || policy_id) AS k \
+             FROM UNNEST($1::text[], $2::text[]) AS t(org, policy_id)) AS keys \
+         ORDER BY k",
+    )
+    .bind(&orgs)
+    .bind(&policies)
+    .bind(PRUNE_LOCK_CLASS)
+    .execute(&mut *tx)
+    .await?;
     // Per policy, the newest entry beyond the limit is found through the history_by_policy
     // index (OFFSET limit LIMIT 1); it and everything older goes. MATERIALIZED keeps the
     // planner from re-running that lookup once per history row (measured: 136 ms instead

@@ -14,7 +14,7 @@ mod usage;
 use std::future::Future;
 use std::time::Instant;
 
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt as _};
 use policy_proto::v1::{AuditBatch, BatchAck, UsageBatch};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
@@ -26,6 +26,8 @@ use tonic::{Response, Status, Streaming};
 /// Attempts per batch when Postgres aborts a transaction to resolve a deadlock or a
 /// serialization conflict with a concurrent batch; both are safe to retry as a whole.
 const MAX_ATTEMPTS: u32 = 3;
+/// Batches of one stream stored concurrently.
+const PIPELINE: usize = 4;
 
 /// Shared state of both report RPCs.
 #[derive(Clone)]
@@ -111,37 +113,52 @@ impl StreamingService<UsageBatch> for UsageRpc {
     }
 }
 
-/// Stores the batches of one stream in order and answers each with its ACK. An invalid
-/// batch or a storage failure ends the stream with that status: the data plane keeps the
-/// entries spooled and resends them on its next stream. On shutdown the stream ends after
-/// the batch in progress, so nothing committed goes unacknowledged.
+/// Stores the batches of one stream and answers each with its ACK, in order. Up to
+/// [`PIPELINE`] batches are stored concurrently, so one data plane's throughput is not
+/// bounded by one transaction's latency. An invalid batch or a storage failure ends the
+/// stream with that status: the data plane keeps the entries spooled and resends them on
+/// its next stream (what was committed meanwhile is recognised by id). On shutdown no new
+/// batch is read; those in progress are finished and acknowledged.
 fn acknowledge<B, F, Fut>(
     mut inbound: Streaming<B>,
     mut shutdown: watch::Receiver<bool>,
     kind: &'static str,
-    mut store: F,
+    store: F,
 ) -> AckStream
 where
     B: Send + 'static,
     F: FnMut(B) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<BatchAck, Status>> + Send,
+    Fut: Future<Output = Result<BatchAck, Status>> + Send + 'static,
 {
-    let (acks, rx) = mpsc::channel(1);
+    // Reader: batches in, until the stream ends or shutdown.
+    let (batches_tx, batches_rx) = mpsc::channel::<B>(PIPELINE);
     tokio::spawn(async move {
         loop {
             let batch = tokio::select! {
                 batch = inbound.message() => batch,
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
-            let batch = match batch {
-                Ok(Some(batch)) => batch,
+            match batch {
+                Ok(Some(batch)) => {
+                    if batches_tx.send(batch).await.is_err() {
+                        break;
+                    }
+                }
                 Ok(None) => break,
                 Err(status) => {
                     tracing::debug!(kind, %status, "report stream failed");
                     break;
                 }
-            };
-            let result = store(batch).await;
+            }
+        }
+    });
+    // Writer: stores up to PIPELINE batches at once, acknowledges them in order.
+    let (acks, rx) = mpsc::channel(PIPELINE);
+    tokio::spawn(async move {
+        let mut stored = ReceiverStream::new(batches_rx)
+            .map(store)
+            .buffered(PIPELINE);
+        while let Some(result) = stored.next().await {
             let failed = result.is_err();
             if acks.send(result).await.is_err() || failed {
                 break;
