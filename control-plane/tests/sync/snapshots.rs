@@ -227,3 +227,29 @@ async fn the_listener_reconnects_and_resyncs_while_streams_stay_open(pool: PgPoo
     assert!(started.elapsed() < DEADLINE);
     server.stop().await;
 }
+
+#[sqlx::test(migrator = "control_plane::MIGRATOR")]
+async fn a_candidate_kept_during_a_cooldown_is_not_shipped(pool: PgPool) {
+    seed_policy(&pool, "acme", "support", 2, 1, Some(2)).await;
+    sqlx::query(
+        "UPDATE policies SET rollout_state = 'cooldown', cooldown_until = now() + interval '30 minutes' \
+         WHERE org = 'acme' AND policy_id = 'support'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    bump(&pool).await;
+    let server = Server::start(pool.clone()).await;
+    let mut client = server.client().await;
+    let mut dp = Subscription::open(&mut client, hello("dp-1"))
+        .await
+        .unwrap();
+    let snapshot = dp.next_snapshot(DEADLINE).await;
+    let policy = &snapshot.policies[0];
+    assert_eq!(policy.stable.as_ref().map(|s| s.revision), Some(1));
+    assert!(
+        policy.candidate.is_none(),
+        "SPEC §9: no rollout during a cooldown"
+    );
+    server.stop().await;
+}
