@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod rollout;
 pub mod service;
 pub mod sync;
 pub mod telemetry;
@@ -166,7 +167,14 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         sync_settings,
         signalled(stopped.clone()),
     );
+    // Automatic rollback and cooldown ends (SPEC §9); every replica runs one, one acts.
+    let watcher = rollout::spawn(
+        pool.clone(),
+        rollout::Settings::new(config.history_limit),
+        stopped.clone(),
+    );
     tokio::try_join!(http_server, grpc_server)?;
+    let _ = watcher.await;
     pool.close().await;
     tracing::info!("control plane stopped");
     Ok(())

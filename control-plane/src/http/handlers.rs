@@ -189,6 +189,18 @@ pub async fn abort(
     .map(Reply)
 }
 
+/// `GET /rollout/status?policy_id=`: the rollout as the automatic-rollback watcher sees it.
+pub async fn rollout_status(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<PolicyQuery>,
+) -> ApiResult<Reply<crate::rollout::status::RolloutStatus>> {
+    let now = OffsetDateTime::now_utc();
+    crate::rollout::status::status(&state.pool, &caller, query.policy_id()?, now)
+        .await
+        .map(Reply)
+}
+
 pub async fn simulate(
     caller: Caller,
     State(state): State<AppState>,

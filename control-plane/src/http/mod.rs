@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/config/rollback", post(handlers::rollback))
         .route("/rollout/promote", post(handlers::promote))
         .route("/rollout/abort", post(handlers::abort))
+        .route("/rollout/status", get(handlers::rollout_status))
         .route("/simulate", post(handlers::simulate))
         .route("/history", get(handlers::history))
         .route("/usage", get(handlers::usage))

@@ -187,8 +187,12 @@ async fn saved(
         .await?
         .ok_or_else(|| ApiError::not_found("policy", policy_id))?;
     let stable = compile(&state.stable_document.0, state.stable_revision)?;
+    // A save kept during a cooldown is not rolled out (SPEC §9), so data planes decide
+    // without it and so does simulate.
     let candidate = match (state.candidate_revision, &state.candidate_document) {
-        (Some(revision), Some(document)) => Some(compile(&document.0, revision)?),
+        (Some(revision), Some(document)) if state.rollout_state != "cooldown" => {
+            Some(compile(&document.0, revision)?)
+        }
         _ => None,
     };
     Ok((PolicyRevisions { stable, candidate }, "saved"))
