@@ -15,5 +15,6 @@ mod privacy;
 mod propagation;
 mod redaction;
 mod restarts;
+mod rollouts;
 mod sdk;
 mod usage;
