@@ -2,8 +2,8 @@
 //!
 //! Offline commands need no gateway: `validate`, `eval`, `redact` and `test` run the same
 //! engine the data planes enforce with, so a policy repo's CI can prove a change before it
-//! is applied. Online commands (`apply`, `pull`, `simulate`, `history`) talk to the control
-//! plane's management API (`--url`, `--token`).
+//! is applied. Online commands (`apply`, `pull`, `simulate`, `history`, `rollout`) talk to
+//! the control plane's management API (`--url`, `--token`).
 
 mod client;
 mod commands;
@@ -43,6 +43,8 @@ enum Command {
     Simulate(commands::simulate::Args),
     /// Show the audit history, newest first.
     History(commands::history::Args),
+    /// See, promote or abort a policy's staged rollout.
+    Rollout(commands::rollout::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::History(args) => commands::history::run(&args),
+        Command::Rollout(args) => commands::rollout::run(&args),
     };
     match result {
         Ok(code) => code,

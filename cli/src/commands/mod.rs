@@ -5,6 +5,7 @@ pub mod eval;
 pub mod history;
 pub mod pull;
 pub mod redact;
+pub mod rollout;
 pub mod simulate;
 pub mod test;
 pub mod validate;
