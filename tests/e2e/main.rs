@@ -15,6 +15,7 @@ mod privacy;
 mod propagation;
 mod redaction;
 mod restarts;
+mod rollout_safety;
 mod rollouts;
 mod sdk;
 mod usage;
