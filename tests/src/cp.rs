@@ -27,7 +27,6 @@ pub struct ControlPlane {
     env: Vec<(String, String)>,
     log: PathBuf,
     process: Option<Process>,
-    starts: u32,
 }
 
 impl ControlPlane {
@@ -49,7 +48,6 @@ impl ControlPlane {
                 env: env.clone(),
                 log: log.clone(),
                 process: None,
-                starts: 0,
             };
             if cp.try_start().await {
                 return cp;
@@ -123,7 +121,6 @@ impl ControlPlane {
     /// Spawns `serve` and waits until the API answers; `false` when the process exited
     /// first (a port was taken).
     async fn try_start(&mut self) -> bool {
-        self.starts += 1;
         let http_addr = self.http_addr.to_string();
         let grpc_addr = self.grpc_addr.to_string();
         let mut env: Vec<(String, String)> = vec![
@@ -132,7 +129,8 @@ impl ControlPlane {
             ("CP_GRPC_ADDR".into(), grpc_addr),
             ("CP_JWT_HS256_SECRET".into(), JWT_SECRET.into()),
             ("CP_NODE_TOKEN".into(), NODE_TOKEN.into()),
-            ("HOSTNAME".into(), format!("e2e-cp-{}", self.starts)),
+            // The same host on every start, as when a replica restarts in place.
+            ("HOSTNAME".into(), "e2e-cp".into()),
             ("LOG_FORMAT".into(), "json".into()),
             ("RUST_LOG".into(), "info".into()),
         ];
