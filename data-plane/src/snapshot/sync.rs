@@ -81,7 +81,8 @@ impl SyncTask {
             .map_err(|_| SyncError::RequestClosed)?;
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
         grpc::authorize(&mut request, &self.token);
-        let mut client = DataPlaneSyncClient::new(self.channel.clone());
+        let mut client = DataPlaneSyncClient::new(self.channel.clone())
+            .max_decoding_message_size(grpc::MAX_SNAPSHOT_BYTES);
         let mut inbound = client.subscribe(request).await?.into_inner();
         info!(last_applied, "subscribed to the control plane");
 
