@@ -154,18 +154,28 @@ impl Watcher {
             interval_ms = self.settings.interval.as_millis() as u64,
             "rollout watcher started"
         );
+        // While Postgres is down every tick fails: warn once, not once a second.
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = shutdown.wait_for(|stop| *stop) => break,
             }
             match self.tick().await {
-                Ok(tick) if tick != Tick::default() => {
-                    tracing::debug!(?tick, "rollout watcher looked")
+                Ok(tick) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("rollout watcher reaches the database again");
+                    }
+                    if tick != Tick::default() {
+                        tracing::debug!(?tick, "rollout watcher looked");
+                    }
                 }
-                Ok(_) => {}
+                Err(error) if failing => {
+                    tracing::debug!(%error, "rollout watcher still cannot list rollouts")
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "rollout watcher cannot list rollouts; retrying next tick")
+                    failing = true;
+                    tracing::warn!(%error, "rollout watcher cannot list rollouts; retrying every tick");
                 }
             }
         }
