@@ -157,7 +157,7 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let sync_settings = sync::Settings {
         node_token,
-        replica_id: replica_id(),
+        replica_id: replica_id(grpc_listener.local_addr().ok()),
         hard_blocked,
         history_limit: config.history_limit,
     };
@@ -180,11 +180,16 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A name for this replica in `data_plane_nodes.control_plane_id`: the host name when the
-/// environment has one, made unique per process.
-fn replica_id() -> String {
+/// A name for this replica in `data_plane_nodes.control_plane_id`: host name and gRPC
+/// address. It must survive a restart, so that a replica that crashed clears the
+/// `connected` flags of nodes it served when it comes back, and differ between replicas,
+/// which never share a host and port.
+fn replica_id(grpc_addr: Option<std::net::SocketAddr>) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "control-plane".to_owned());
-    format!("{host}-{}", std::process::id())
+    match grpc_addr {
+        Some(addr) => format!("{host}@{addr}"),
+        None => host,
+    }
 }
 
 /// Resolves once shutdown has been asked for.

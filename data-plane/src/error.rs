@@ -201,6 +201,14 @@ impl IntoResponse for ApiError {
                 http::HeaderValue::from_static("1"),
             );
         }
+        if matches!(self, ApiError::PayloadTooLarge(_)) {
+            // The rest of the oversized body is never read, so the connection cannot carry
+            // another request; saying so keeps pooled clients from reusing it.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         response
     }
 }

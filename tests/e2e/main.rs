@@ -11,6 +11,7 @@
 mod common;
 mod decisions;
 mod errors;
+mod payload_too_large;
 mod privacy;
 mod propagation;
 mod redaction;
@@ -18,4 +19,5 @@ mod restarts;
 mod rollout_safety;
 mod rollouts;
 mod sdk;
+mod stale_nodes;
 mod usage;
