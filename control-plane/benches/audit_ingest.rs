@@ -179,8 +179,18 @@ fn entry(i: usize, at_ms: i64, audit_logs: bool) -> AuditEntry {
         org: format!("org-{}", policy % 10),
         node_id: "bench-dp".to_owned(),
         decision: Some(DecisionRecord {
-            decision: if i.is_multiple_of(7) { "refuse" } else { "allow" }.to_owned(),
-            reason_code: if i.is_multiple_of(7) { "REFUSE" } else { "ALLOW" }.to_owned(),
+            decision: if i.is_multiple_of(7) {
+                "refuse"
+            } else {
+                "allow"
+            }
+            .to_owned(),
+            reason_code: if i.is_multiple_of(7) {
+                "REFUSE"
+            } else {
+                "ALLOW"
+            }
+            .to_owned(),
             policy_id: format!("policy-{policy}"),
             policy_name: format!("Policy {policy}"),
             revision: if candidate { 2 } else { 1 },
