@@ -208,14 +208,50 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The binary metadata key carrying the REST error body (`{"error": {...}}`) on a gRPC
+/// error, so a client reads the same `code`, `param` and validation `details` as over REST.
+pub const GRPC_ERROR_BODY_KEY: &str = "policy-gateway-error-bin";
+
+/// Validation problems named in a gRPC status message and its error body: enough to act on,
+/// few enough to stay well inside HTTP/2 header limits (trailers carry both).
+const GRPC_MAX_DETAILS: usize = 20;
+
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
         let code = error.code();
+        match &error {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::DatabaseUnavailable => tracing::warn!("call failed: database unavailable"),
+            _ => tracing::debug!(code = code.name(), "call rejected"),
+        }
         let message = match &error {
             ApiError::Internal(_) => "internal error".to_owned(),
+            // Every problem with its JSON pointer, not only the count REST puts in `message`.
+            ApiError::InvalidPolicy(errors) => {
+                let mut listed: Vec<String> = errors
+                    .iter()
+                    .take(GRPC_MAX_DETAILS)
+                    .map(ToString::to_string)
+                    .collect();
+                if errors.len() > GRPC_MAX_DETAILS {
+                    listed.push(format!("and {} more", errors.len() - GRPC_MAX_DETAILS));
+                }
+                format!("the policy is invalid: {}", listed.join("; "))
+            }
             other => other.to_string(),
         };
-        tonic::Status::new(code.grpc_code(), message)
+        let mut body = error.body();
+        if let Some(Value::Array(details)) = body.pointer_mut("/error/details") {
+            details.truncate(GRPC_MAX_DETAILS);
+        }
+        let mut status = tonic::Status::new(code.grpc_code(), message);
+        if let Ok(bytes) = serde_json::to_vec(&body) {
+            status.metadata_mut().insert_bin(
+                GRPC_ERROR_BODY_KEY,
+                tonic::metadata::MetadataValue::from_bytes(&bytes),
+            );
+        }
+        status
     }
 }
 

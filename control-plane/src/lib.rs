@@ -1,6 +1,7 @@
 //! The Policy Gateway control plane (SPEC §0, §7, §8): owns Postgres, serves the
 //! management API, and streams snapshots to data planes.
 
+pub mod admin_grpc;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -148,6 +149,7 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             hard_blocked,
         }),
     };
+    let admin_routes = admin_grpc::routes(state.clone());
     let app = http::router(state);
     let http_server = async {
         axum::serve(http_listener, app)
@@ -161,10 +163,12 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         hard_blocked,
         history_limit: config.history_limit,
     };
-    let grpc_server = sync::serve(
+    // The management API over gRPC shares the data-plane sync server (and its address).
+    let grpc_server = sync::serve_with(
         grpc_listener,
         pool.clone(),
         sync_settings,
+        admin_routes,
         signalled(stopped.clone()),
     );
     // Automatic rollback and cooldown ends (SPEC §9); every replica runs one, one acts.

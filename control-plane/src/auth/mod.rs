@@ -78,26 +78,39 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthenticated("missing bearer token (Authorization: Bearer <JWT>)".into())
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("the Authorization header must be `Bearer <JWT>`".into())
-            })?;
-        let verifier = Arc::<Verifier>::from_ref(state);
-        let claims = verifier.verify(token)?;
-        Ok(Caller {
-            sub: claims.sub,
-            org: claims.org,
-            role: claims.role,
-        })
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .map(|value| value.as_bytes());
+        authenticate(&Arc::<Verifier>::from_ref(state), header)
     }
+}
+
+/// The one bearer-token check, for REST (`Authorization` header) and gRPC (`authorization`
+/// metadata) alike: the raw header value in, the verified caller out.
+pub fn authenticate(verifier: &Verifier, header: Option<&[u8]>) -> Result<Caller, ApiError> {
+    let header = header.ok_or_else(|| {
+        ApiError::Unauthenticated("missing bearer token (Authorization: Bearer <JWT>)".into())
+    })?;
+    let token = std::str::from_utf8(header)
+        .ok()
+        .filter(|value| {
+            value
+                .bytes()
+                .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        })
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("the Authorization header must be `Bearer <JWT>`".into())
+        })?;
+    let claims = verifier.verify(token)?;
+    Ok(Caller {
+        sub: claims.sub,
+        org: claims.org,
+        role: claims.role,
+    })
 }

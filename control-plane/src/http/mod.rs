@@ -4,7 +4,7 @@
 //! a 401 comes before any body parsing), check the role, call the service, answer JSON.
 
 mod extract;
-mod handlers;
+pub(crate) mod handlers;
 mod resources;
 
 use std::sync::Arc;

@@ -29,6 +29,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::sync::auth::NodeAuth;
@@ -74,6 +75,18 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with(listener, pool, settings, Routes::default(), shutdown).await
+}
+
+/// [`serve`], with `extra` services (the management API over gRPC) on the same server.
+/// They bring their own authentication: the node-token check guards `DataPlaneSync` only.
+pub async fn serve_with(
+    listener: TcpListener,
+    pool: PgPool,
+    settings: Settings,
+    extra: Routes,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     if settings.node_token.trim().is_empty() {
         bail!("the node token must not be empty: data planes authenticate with it");
     }
@@ -99,7 +112,7 @@ pub async fn serve(
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .add_service(service)
+        .add_routes(extra.add_service(service))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
         .await
         .context("data-plane sync server failed");
