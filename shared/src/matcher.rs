@@ -110,28 +110,47 @@ pub fn normalize_term(term: &str) -> String {
 }
 
 /// Writes `text` case-folded with whitespace runs collapsed to one ASCII space.
+///
+/// Two passes the compiler can vectorize: map every byte (ASCII runs in bulk, other
+/// characters folded one by one, any whitespace to a space), then close up runs of spaces
+/// only where a double space occurs. A loop that collapses as it copies carries its write
+/// position from byte to byte and runs several times slower on typical messages.
 fn normalize_into(text: &str, out: &mut Vec<u8>) {
-    if text.is_ascii() {
-        normalize_ascii(text.as_bytes(), out);
-    } else {
-        normalize_unicode(text, out);
-    }
-}
-
-/// ASCII text in two passes the compiler can vectorize: map every byte (lowercase, any
-/// whitespace to a space), then close up runs of spaces only where a double space occurs.
-/// A loop that collapses as it copies carries its write position from byte to byte and
-/// runs several times slower on typical messages.
-fn normalize_ascii(bytes: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    out.extend(bytes.iter().map(|&b| {
-        let lowered = if b.is_ascii_uppercase() { b | 0x20 } else { b };
-        if matches!(b, b'\t'..=b'\r') {
-            b' '
+    let bytes = text.as_bytes();
+    // `is_ascii` checks a word at a time, so an all-ASCII message (the usual case) is
+    // mapped in one run without a byte-by-byte search.
+    let all_ascii = text.is_ascii();
+    let mut i = 0;
+    while i < bytes.len() {
+        let ascii_end = if all_ascii {
+            bytes.len()
         } else {
-            lowered
+            bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii())
+                .map_or(bytes.len(), |n| i + n)
+        };
+        out.extend(bytes[i..ascii_end].iter().map(|&b| {
+            let lowered = if b.is_ascii_uppercase() { b | 0x20 } else { b };
+            if matches!(b, b'\t'..=b'\r') {
+                b' '
+            } else {
+                lowered
+            }
+        }));
+        i = ascii_end;
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        i += c.len_utf8();
+        if c.is_whitespace() {
+            out.push(b' ');
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(fold(c).encode_utf8(&mut buf).as_bytes());
         }
-    }));
+    }
     collapse_spaces(out, start);
 }
 
@@ -155,26 +174,6 @@ fn collapse_spaces(buf: &mut Vec<u8>, start: usize) {
         read = next;
     }
     buf.truncate(write);
-}
-
-fn normalize_unicode(text: &str, out: &mut Vec<u8>) {
-    let mut in_space = false;
-    for c in text.chars() {
-        if c.is_whitespace() {
-            if !in_space {
-                out.push(b' ');
-            }
-            in_space = true;
-            continue;
-        }
-        in_space = false;
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase() as u8);
-        } else {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(fold(c).encode_utf8(&mut buf).as_bytes());
-        }
-    }
 }
 
 /// Unicode simple case folding, approximated by the standard single-character lowercase
