@@ -25,8 +25,10 @@ use policy_engine::{Category, CategorySet};
 use policy_proto::v1::admin_client::AdminClient;
 use policy_proto::v1::data_plane_sync_client::DataPlaneSyncClient;
 use policy_proto::v1::{
-    CreateKeyRequest, CreateProjectRequest, Hello, ListKeysRequest, ListNodesRequest, PolicyRef,
-    ProtocolVersion, SaveConfigRequest, SimulateJsonRequest, SubscribeRequest, subscribe_request,
+    CreateKeyRequest, CreateProjectRequest, Hello, HistoryRequest, ListKeysRequest,
+    ListNodesRequest, ListRevisionsRequest, PageRequest, PolicyRef, ProjectRef, ProtocolVersion,
+    RevisionRef, RevokeKeyRequest, SaveConfigRequest, SimulateJsonRequest, SubscribeRequest,
+    UpdateProjectRequest, UsageRequest, subscribe_request,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -415,4 +417,206 @@ async fn the_node_token_opens_no_admin_call_and_a_jwt_no_sync_call(pool: PgPool)
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}
+
+/// Every other RPC once, reads compared with the REST answer for the same state.
+#[sqlx::test(migrator = "control_plane::MIGRATOR")]
+async fn every_operation_matches_rest(pool: PgPool) {
+    let app = App::new(pool.clone());
+    let server = Server::start(pool).await;
+    let mut c = server.admin().await;
+    let (ed, ad, vw) = (editor(), admin(), viewer());
+
+    c.save_config(authed(save_request(&policy("support")), &ed))
+        .await
+        .unwrap();
+    let staged = json_of(
+        c.save_config(authed(
+            save_request(&common::staged("support", false, true)),
+            &ed,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(staged["candidate_revision"], 2);
+
+    let configs = json_of(
+        c.list_configs(authed(PageRequest::default(), &vw))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(configs, app.get("/configs", &vw).await.body);
+    let revisions = json_of(
+        c.list_revisions(authed(
+            ListRevisionsRequest {
+                policy_id: "support".to_owned(),
+                limit: Some(1),
+                cursor: None,
+            },
+            &vw,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        revisions,
+        app.get("/config/revisions?policy_id=support&limit=1", &vw)
+            .await
+            .body
+    );
+    assert!(revisions["next_cursor"].is_string());
+    let revision = |n| RevisionRef {
+        policy_id: "support".to_owned(),
+        revision: n,
+    };
+    let one = json_of(c.get_revision(authed(revision(1), &vw)).await.unwrap());
+    assert_eq!(
+        one,
+        app.get("/config/revisions/1?policy_id=support", &vw)
+            .await
+            .body
+    );
+
+    // Abort drops the candidate; then there is nothing to promote (409 → ALREADY_EXISTS).
+    let aborted = json_of(c.abort(authed(policy_ref("support"), &ed)).await.unwrap());
+    assert_eq!(aborted["candidate_revision"], json!(null));
+    let status = c
+        .promote(authed(policy_ref("support"), &ed))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    assert_eq!(error_body(&status)["error"]["code"], "conflict");
+    let rolled = json_of(c.rollback(authed(revision(1), &ed)).await.unwrap());
+    assert_eq!(rolled["stable_revision"], 3);
+    let status = c.rollback(authed(revision(1), &vw)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Projects.
+    c.create_project(authed(
+        CreateProjectRequest {
+            project_json: json!({ "id": "web", "name": "Web", "policy_id": "support" }).to_string(),
+        },
+        &ad,
+    ))
+    .await
+    .unwrap();
+    let status = c
+        .create_project(authed(
+            CreateProjectRequest {
+                project_json: json!({ "id": "web", "name": "Web" }).to_string(),
+            },
+            &ad,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    let web = || ProjectRef {
+        project_id: "web".to_owned(),
+    };
+    let updated = json_of(
+        c.update_project(authed(
+            UpdateProjectRequest {
+                project_id: "web".to_owned(),
+                patch_json: json!({ "name": "Web 2" }).to_string(),
+            },
+            &ad,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(updated["name"], "Web 2");
+    let got = json_of(c.get_project(authed(web(), &vw)).await.unwrap());
+    assert_eq!(got, app.get("/projects/web", &vw).await.body);
+    let listed = json_of(
+        c.list_projects(authed(PageRequest::default(), &vw))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(listed, app.get("/projects", &vw).await.body);
+
+    // Keys: revoke, then the listing shows it revoked; a malformed id is the client's error.
+    let key = json_of(
+        c.create_key(authed(
+            CreateKeyRequest {
+                project_id: Some("web".to_owned()),
+                key_json: json!({ "label": "ci" }).to_string(),
+            },
+            &ad,
+        ))
+        .await
+        .unwrap(),
+    );
+    let revoke = |key_id: &str| RevokeKeyRequest {
+        project_id: Some("web".to_owned()),
+        key_id: key_id.to_owned(),
+    };
+    let revoked = json_of(
+        c.revoke_key(authed(revoke(key["id"].as_str().unwrap()), &ad))
+            .await
+            .unwrap(),
+    );
+    assert!(revoked["revoked_at"].is_string());
+    let status = c
+        .revoke_key(authed(revoke("not-a-uuid"), &ad))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let keys = json_of(
+        c.list_keys(authed(
+            ListKeysRequest {
+                project_id: Some("web".to_owned()),
+            },
+            &vw,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(keys, app.get("/projects/web/keys", &vw).await.body);
+
+    // History and usage read what REST reads.
+    let history = json_of(
+        c.history(authed(
+            HistoryRequest {
+                policy_id: Some("support".to_owned()),
+                ..HistoryRequest::default()
+            },
+            &vw,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        history,
+        app.get("/history?policy_id=support", &vw).await.body
+    );
+    assert!(!history["data"].as_array().unwrap().is_empty());
+    let status = c
+        .history(authed(
+            HistoryRequest {
+                r#type: Some("nonsense".to_owned()),
+                ..HistoryRequest::default()
+            },
+            &vw,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(error_body(&status)["error"]["param"], "type");
+    let usage = json_of(
+        c.usage(authed(
+            UsageRequest {
+                project_id: "web".to_owned(),
+                window: None,
+            },
+            &vw,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(usage, app.get("/usage?project_id=web", &vw).await.body);
+
+    let deleted = json_of(c.delete_project(authed(web(), &ad)).await.unwrap());
+    assert_eq!(deleted, json!({ "id": "web", "deleted": true }));
+    let status = c.get_project(authed(web(), &vw)).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
 }
