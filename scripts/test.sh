@@ -33,4 +33,18 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test"
-cargo test --workspace --locked --no-fail-fast
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo ends on its last target's line (often a doc-test target with 0 tests); close on
+# the totals of every target instead.
+total() {
+  grep -E '^test result:' "$log" | sed -E "s/.* ([0-9]+) passed; ([0-9]+) failed.*/\\$1/" \
+    | awk '{ sum += $1 } END { print sum + 0 }'
+}
+echo
+echo "$(total 1) passed, $(total 2) failed"
+exit "$status"
