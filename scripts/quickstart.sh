@@ -35,7 +35,7 @@ for message in \
   "Where is the status page?" \
   "Tell me a joke."; do
   "$policyctl" eval --policy examples/policies/policy-as-code.json --message "$message" --user demo \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); m=sys.argv[1]; print(f"{m:<48} {d["decision"]:<9} {d["reason_code"]:<8} {d["allowlist_hits"]+d["denylist_hits"]}")' "$message"
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); print("{:<48} {:<9} {:<8} {}".format(sys.argv[1], d["decision"], d["reason_code"], d["allowlist_hits"] + d["denylist_hits"]))' "$message"
 done
 
 echo
