@@ -15,6 +15,7 @@ mod payload_too_large;
 mod privacy;
 mod propagation;
 mod redaction;
+mod replicas;
 mod restarts;
 mod rollout_safety;
 mod rollouts;
