@@ -66,6 +66,15 @@ impl DataPlaneSync for Service {
     type SubscribeStream = Out<pb::SubscribeResponse>;
     type ReportAuditStream = Out<pb::BatchAck>;
     type ReportUsageStream = Out<pb::BatchAck>;
+    type LeaseStream = Out<pb::LeaseResponse>;
+
+    async fn lease(
+        &self,
+        request: Request<Streaming<pb::LeaseRequest>>,
+    ) -> Result<Response<Self::LeaseStream>, Status> {
+        self.check(&request)?;
+        Err(Status::unimplemented("this fake control plane grants no leases"))
+    }
 
     async fn subscribe(
         &self,
