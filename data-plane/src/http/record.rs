@@ -79,6 +79,7 @@ impl Facts {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             quota_subject: self.quota_subject().to_string(),
+            charges: Vec::new(),
         }
     }
 }
