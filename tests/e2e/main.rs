@@ -14,6 +14,7 @@ mod errors;
 mod payload_too_large;
 mod privacy;
 mod propagation;
+mod quickstart;
 mod redaction;
 mod replicas;
 mod restarts;
