@@ -10,6 +10,8 @@
 
 mod common;
 mod decisions;
+mod deploy_manifests;
+mod deploy_observability;
 mod errors;
 mod payload_too_large;
 mod privacy;
