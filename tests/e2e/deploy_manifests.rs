@@ -600,3 +600,35 @@ fn systemd_units_start_the_binaries_with_their_environment() {
     );
     assert!(control_plane["Service"]["ExecStart"][0].ends_with("serve --no-migrate"));
 }
+
+#[test]
+fn the_dockerfile_builds_the_images_the_manifests_run() {
+    let dockerfile = read("deploy/Dockerfile");
+    let all = resources();
+    for (owner, template) in pod_templates(&all) {
+        let pod = &template["spec"];
+        for container in array(&pod["containers"]) {
+            let binary = binary_of(container);
+            let stage = dockerfile
+                .split("\nFROM ")
+                .find(|stage| {
+                    stage
+                        .lines()
+                        .next()
+                        .is_some_and(|l| l.ends_with(&format!(" AS {binary}")))
+                })
+                .unwrap_or_else(|| panic!("deploy/Dockerfile has no `{binary}` target"));
+            assert!(
+                stage.contains(&format!("ENTRYPOINT [\"/usr/local/bin/{binary}\"]")),
+                "the {binary} image runs {binary}"
+            );
+            let user = pod["securityContext"]["runAsUser"]
+                .as_u64()
+                .expect("runAsUser");
+            assert!(
+                stage.contains(&format!("USER {user}:")),
+                "{owner}: the {binary} image runs as uid {user}, as the pod asks"
+            );
+        }
+    }
+}
