@@ -632,3 +632,43 @@ fn the_dockerfile_builds_the_images_the_manifests_run() {
         }
     }
 }
+
+/// What the probes and the collector ask of the real processes: every probed path of a
+/// Deployment answers 200 on the binary it runs once that is ready, and so does
+/// `/metrics` (scraped by deploy/otel-collector.yaml).
+#[tokio::test]
+async fn the_probed_paths_and_metrics_answer_on_the_real_binaries() {
+    let all = resources();
+    let stack = e2e_tests::Stack::start(e2e_tests::StackOptions {
+        data_planes: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut failures = Vec::new();
+    for deployment in of_kind(&all, "Deployment") {
+        for container in array(&deployment["spec"]["template"]["spec"]["containers"]) {
+            let http = match binary_of(container) {
+                "control-plane" => stack.cp.http(),
+                _ => stack.dps[0].http(),
+            };
+            let mut paths: BTreeSet<&str> = ["livenessProbe", "readinessProbe", "startupProbe"]
+                .iter()
+                .filter_map(|probe| container[*probe]["httpGet"]["path"].as_str())
+                .collect();
+            paths.insert("/metrics");
+            for path in paths {
+                let reply = http.get(path).await;
+                if reply.status != 200 {
+                    failures.push(format!(
+                        "{}: GET {path} on the running {} answered {} {}",
+                        name(deployment),
+                        binary_of(container),
+                        reply.status,
+                        reply.text()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
