@@ -40,6 +40,9 @@ for tool in python3 setsid; do
 done
 
 base=${QUICKSTART_PORT_BASE:-47800}
+if ! [[ "$base" =~ ^[0-9]+$ ]] || [ "$base" -gt 65515 ]; then
+  die "QUICKSTART_PORT_BASE must be a port number up to 65515, not '$base'"
+fi
 cp_http_port=${QUICKSTART_CP_HTTP_PORT:-$base}
 cp_grpc_port=${QUICKSTART_CP_GRPC_PORT:-$((base + 1))}
 dp_a_port=${QUICKSTART_DP_A_PORT:-$((base + 10))}
@@ -50,10 +53,12 @@ port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 for port in "$cp_http_port" "$cp_grpc_port" "$dp_a_port" "$dp_b_port" "$upstream_port"; do
-  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] \
-    || die "bad port '$port'"
-  port_free "$port" \
-    || die "port $port is in use: pick other ports with QUICKSTART_PORT_BASE (or QUICKSTART_*_PORT)"
+  if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+    die "bad port '$port'"
+  fi
+  if ! port_free "$port"; then
+    die "port $port is in use: pick other ports with QUICKSTART_PORT_BASE (or QUICKSTART_*_PORT)"
+  fi
 done
 
 if [ -n "${QUICKSTART_STATE_DIR:-}" ]; then
@@ -62,6 +67,7 @@ if [ -n "${QUICKSTART_STATE_DIR:-}" ]; then
   [ -z "$(ls -A "$state")" ] || die "QUICKSTART_STATE_DIR=$state is not empty"
 else
   state=$(mktemp -d "${TMPDIR:-/tmp}/policy-gateway-quickstart.XXXXXX")
+  created_state=1
 fi
 state=$(cd "$state" && pwd)
 
@@ -70,6 +76,7 @@ pids=()
 names=()
 created_db=""
 server_url=""
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -82,7 +89,7 @@ cleanup() {
     done
     local deadline=$((SECONDS + 15))
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-      while kill -0 "${pids[$i]}" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+      while kill -0 "${pids[$i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
         sleep 0.1
       done
       if kill -0 "${pids[$i]}" 2>/dev/null; then
@@ -95,12 +102,17 @@ cleanup() {
     done
   fi
   if [ -n "$created_db" ]; then
-    psql "$server_url" -w -Atqc "DROP DATABASE IF EXISTS $created_db WITH (FORCE)" >/dev/null 2>&1 \
-      && echo "    database $created_db dropped" \
-      || echo "    could not drop database $created_db; drop it by hand"
+    if psql "$server_url" -w -Atqc "DROP DATABASE IF EXISTS $created_db WITH (FORCE)" \
+      >/dev/null 2>&1; then
+      echo "    database $created_db dropped"
+    else
+      echo "    could not drop database $created_db; drop it by hand"
+    fi
   fi
   if [ ${#pids[@]} -gt 0 ]; then
     echo "    logs and state kept in $state"
+  elif [ -n "${created_state:-}" ]; then
+    rm -rf -- "$state"   # nothing ran: nothing worth keeping
   fi
   exit "$status"
 }
@@ -122,11 +134,12 @@ start() {
 
 # === binaries ===
 if [ -n "${QUICKSTART_BIN_DIR:-}" ]; then
+  [ -d "$QUICKSTART_BIN_DIR" ] || die "QUICKSTART_BIN_DIR=$QUICKSTART_BIN_DIR is not a directory"
   bin=$(cd "$QUICKSTART_BIN_DIR" && pwd)
 else
   profile=${QUICKSTART_PROFILE:-release}
   command -v cargo >/dev/null || die "cargo is not installed; install Rust with rustup first"
-  echo "==> building control-plane, data-plane and demo-upstream ($profile)"
+  echo "==> building control-plane, data-plane and demo-upstream ($profile; minutes the first time)"
   cargo build --quiet --locked --profile "$profile" -p control-plane -p data-plane -p demo-upstream
   [ "$profile" = dev ] && profile_dir=debug || profile_dir=$profile
   bin="${CARGO_TARGET_DIR:-$repo/target}/$profile_dir"
@@ -140,22 +153,28 @@ if [ -n "${QUICKSTART_DATABASE_URL:-}" ]; then
   database_url=$QUICKSTART_DATABASE_URL
 else
   eval "$(scripts/ensure-postgres.sh)"
-  server_url=$DATABASE_URL
+  server_url=${DATABASE_URL:?scripts/ensure-postgres.sh set no DATABASE_URL}
   command -v psql >/dev/null \
     || die "psql is needed to create the demo database (or set QUICKSTART_DATABASE_URL)"
   name="policy_gateway_quickstart_$(od -An -tx1 -N6 /dev/urandom | tr -d ' \n')"
   psql "$server_url" -w -Atqc "CREATE DATABASE $name" >/dev/null \
     || die "cannot create a database on $server_url"
   created_db=$name
-  # Same server and credentials, our database: replace the path of the URL.
+  # Same server and credentials, our database: replace the path of the URL (or add one).
   without_query=${server_url%%\?*}
   query=${server_url#"$without_query"}
-  database_url="${without_query%/*}/$name$query"
+  authority=${without_query#*://}
+  if [[ "$authority" == */* ]]; then
+    database_url="${without_query%/*}/$name$query"
+  else
+    database_url="$without_query/$name$query"
+  fi
   echo "==> Postgres: a throwaway database $name (dropped when the quickstart stops)"
 fi
 
 random_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
-export QS_JWT_SECRET=$(random_hex)
+QS_JWT_SECRET=$(random_hex)
+export QS_JWT_SECRET
 node_token=$(random_hex)
 export QS_REPO=$repo
 export QS_CP_URL="http://127.0.0.1:$cp_http_port"
