@@ -26,6 +26,27 @@ if ! "$venv/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '
 fi
 export E2E_PYTHON="$venv/bin/python"
 
+# The Kubernetes manifests are validated against the API schemas kubernetes-validate
+# bundles (no network once installed); tests/e2e/deploy_manifests.rs checks how they fit
+# together and with the binaries.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if [ "$("$venv/bin/kubernetes-validate" --version 2>/dev/null)" != "$KUBERNETES_VALIDATE_VERSION" ]; then
+  echo "==> kubernetes-validate==$KUBERNETES_VALIDATE_VERSION in .state/venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+# Oldest and newest Kubernetes minor versions the manifests are checked against.
+KUBERNETES_VERSIONS=(1.29.0 1.37.0)
+echo "==> kubernetes-validate deploy/kubernetes (Kubernetes ${KUBERNETES_VERSIONS[*]})"
+manifests=()
+for manifest in deploy/kubernetes/*.yaml; do
+  [ "$(basename "$manifest")" = kustomization.yaml ] || manifests+=("$manifest")
+done
+for version in "${KUBERNETES_VERSIONS[@]}"; do
+  "$venv/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$version" \
+    "${manifests[@]}"
+done
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

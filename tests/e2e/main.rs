@@ -10,10 +10,13 @@
 
 mod common;
 mod decisions;
+mod deploy_manifests;
+mod deploy_observability;
 mod errors;
 mod payload_too_large;
 mod privacy;
 mod propagation;
+mod quickstart;
 mod redaction;
 mod replicas;
 mod restarts;
