@@ -29,3 +29,7 @@ CREATE TABLE quota_leases (
         REFERENCES quota_counters (org, policy_id, subject_kind, subject, metric, window_start)
         ON DELETE CASCADE
 );
+
+-- `GET /usage` lists a policy's user-quota subjects of the current window.
+CREATE INDEX quota_counters_by_window
+    ON quota_counters (org, policy_id, subject_kind, window_start, subject);
