@@ -112,3 +112,6 @@ pub fn parse_hard_blocked(spec: &str) -> anyhow::Result<CategorySet> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests;
