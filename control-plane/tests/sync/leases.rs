@@ -4,13 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use policy_proto::v1::{LeaseGrant, LeaseResponse, QuotaBucket};
+use policy_proto::v1::{LeaseGrant, LeaseResponse, QuotaBucket, UsageBatch};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tonic::Code;
 
-use crate::common::{DEADLINE, Server, admin, bring_back, database_name, take_down};
-use crate::lease_client::{LeaseStream, bucket, demand};
+use crate::common::{DEADLINE, Server, admin, bring_back, database_name, second_pool, take_down};
+use crate::lease_client::{LeaseStream, bucket, charge, demand, record, report};
 
 const NODES: usize = 8;
 
@@ -38,12 +38,16 @@ async fn held_in_db(pool: &PgPool, metric: &str) -> i64 {
 async fn concurrent_demands_from_many_nodes_grant_exactly_the_limit(pool: PgPool) {
     const REQUESTS: u64 = 1_000;
     const TOKENS: u64 = 50_000;
-    let server = Server::start(pool.clone()).await;
+    // Two replicas on one database, each with its own pool: half the nodes on each.
+    let replica_a = Server::start_with(pool.clone(), "replica-a", 50).await;
+    let pool_b = second_pool(&pool).await;
+    let replica_b = Server::start_with(pool_b.clone(), "replica-b", 50).await;
     let requests = bucket("project", "bot", "requests");
     let tokens = bucket("project", "bot", "tokens");
     let mut nodes = Vec::new();
     for n in 0..NODES {
-        let mut client = server.client().await;
+        let replica = if n % 2 == 0 { &replica_a } else { &replica_b };
+        let mut client = replica.client().await;
         let (requests, tokens) = (requests.clone(), tokens.clone());
         nodes.push(tokio::spawn(async move {
             let mut stream = LeaseStream::open(&mut client, &format!("dp-{n}"))
@@ -57,7 +61,7 @@ async fn concurrent_demands_from_many_nodes_grant_exactly_the_limit(pool: PgPool
                     demand(&requests, REQUESTS, 37),
                     demand(&tokens, TOKENS, 1_234),
                 ];
-                if n % 2 == 1 {
+                if n % 4 >= 2 {
                     demands.reverse();
                 }
                 let response = stream.ask(demands).await;
@@ -88,6 +92,90 @@ async fn concurrent_demands_from_many_nodes_grant_exactly_the_limit(pool: PgPool
     assert_eq!(total_tokens, TOKENS);
     assert_eq!(held_in_db(&pool, "requests").await, REQUESTS as i64);
     assert_eq!(held_in_db(&pool, "tokens").await, TOKENS as i64);
+    replica_a.stop().await;
+    replica_b.stop().await;
+    pool_b.close().await;
+}
+
+#[sqlx::test(migrator = "control_plane::MIGRATOR")]
+async fn leases_and_charges_interleave_and_add_up(pool: PgPool) {
+    const LIMIT: u64 = 300;
+    const ROUNDS: usize = 15;
+    const KINDS: [&str; 3] = ["user", "project", "project_record"];
+    let server = Server::start(pool.clone()).await;
+    let buckets = KINDS.map(|kind| {
+        bucket(
+            kind,
+            if kind == "user" { "alice" } else { "bot" },
+            "requests",
+        )
+    });
+    let mut nodes = Vec::new();
+    for n in 0..4 {
+        let mut client = server.client().await;
+        let buckets = buckets.clone();
+        nodes.push(tokio::spawn(async move {
+            let node_id = format!("dp-{n}");
+            let mut stream = LeaseStream::open(&mut client, &node_id).await.unwrap();
+            // Per bucket kind: granted to this node, and charged by it.
+            let (mut granted, mut charged) = ([0; 3], 0);
+            for round in 0..ROUNDS {
+                // Lease and charge the buckets in orders that vary by node and round.
+                let mut order: Vec<usize> = (0..3).collect();
+                order.rotate_left((n + round) % 3);
+                let demands = order
+                    .iter()
+                    .map(|&k| demand(&buckets[k], LIMIT, 5))
+                    .collect();
+                let response = stream.ask(demands).await;
+                assert_eq!(response.error, "");
+                for (&k, grant) in order.iter().zip(&response.grants) {
+                    granted[k] += grant.granted;
+                }
+                let spend = response.grants.iter().map(|g| g.held).min().unwrap().min(3);
+                if spend == 0 {
+                    continue;
+                }
+                let charges = order
+                    .iter()
+                    .zip(&response.grants)
+                    .rev()
+                    .map(|(&k, grant)| charge(&buckets[k], spend, grant.epoch))
+                    .collect();
+                let batch = UsageBatch {
+                    records: vec![record(&node_id, charges)],
+                };
+                report(&mut client, batch).await.unwrap();
+                charged += spend;
+            }
+            (granted, charged)
+        }));
+    }
+    let (mut granted, mut charged) = ([0; 3], 0);
+    for node in nodes {
+        let (node_granted, node_charged) = node.await.unwrap();
+        for k in 0..3 {
+            granted[k] += node_granted[k];
+        }
+        charged += node_charged;
+    }
+    assert!(charged > 0);
+    for (k, kind) in KINDS.iter().enumerate() {
+        let (used, held): (i64, i64) = sqlx::query_as(
+            "SELECT c.used, (SELECT COALESCE(sum(held), 0)::bigint FROM quota_leases l \
+                             WHERE l.subject_kind = c.subject_kind AND l.expires_at > now()) \
+             FROM quota_counters c WHERE c.subject_kind = $1",
+        )
+        .bind(kind)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        // Every charge counted once, and budget neither lost nor made up: what was granted
+        // is now either used or still held.
+        assert_eq!(used, charged as i64, "{kind}");
+        assert_eq!(used + held, granted[k] as i64, "{kind}");
+        assert!(used + held <= LIMIT as i64, "{kind}: {used} + {held}");
+    }
     server.stop().await;
 }
 
@@ -164,6 +252,16 @@ async fn an_expired_lease_is_reclaimed_and_the_next_grant_has_a_new_epoch(pool: 
         ),
         (2, 0, 0, 500)
     );
+
+    // A late charge under the old epoch counts as used and leaves the new lease alone.
+    let late = UsageBatch {
+        records: vec![record("dp-a", vec![charge(&tokens, 120, first.epoch)])],
+    };
+    report(&mut client, late).await.unwrap();
+    let mut extend = demand(&tokens, 500, 0);
+    extend.epoch = renewed.epoch;
+    let after = a.grant(extend).await;
+    assert_eq!((after.epoch, after.used, after.held), (2, 120, 0));
     server.stop().await;
 }
 
