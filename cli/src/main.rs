@@ -2,8 +2,8 @@
 //!
 //! Offline commands need no gateway: `validate`, `eval`, `redact` and `test` run the same
 //! engine the data planes enforce with, so a policy repo's CI can prove a change before it
-//! is applied. Online commands (`apply`, `pull`, `simulate`, `history`, `rollout`) talk to
-//! the control plane's management API (`--url`, `--token`).
+//! is applied. Online commands (`apply`, `pull`, `simulate`, `history`, `rollout`, `usage`)
+//! talk to the control plane's management API (`--url`, `--token`).
 
 mod client;
 mod commands;
@@ -45,6 +45,8 @@ enum Command {
     History(commands::history::Args),
     /// See, promote or abort a policy's staged rollout.
     Rollout(commands::rollout::Args),
+    /// Show a project's quotas: limit, used, leased and remaining per bucket.
+    Usage(commands::usage::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::History(args) => commands::history::run(&args),
         Command::Rollout(args) => commands::rollout::run(&args),
+        Command::Usage(args) => commands::usage::run(&args),
     };
     match result {
         Ok(code) => code,

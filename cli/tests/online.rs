@@ -285,3 +285,63 @@ fn simulate_and_history_send_what_the_flags_say() {
         "/api/policy-gateway/history?limit=5&policy_id=policy-as-code&type=simulation"
     );
 }
+
+#[test]
+fn usage_sends_the_filters_and_prints_a_table_or_the_json() {
+    let usage = json!({
+        "project_id": "bot", "policy_id": "support", "window": "monthly",
+        "window_start": "2026-11-01T00:00:00Z", "window_end": "2026-12-01T00:00:00Z",
+        "requests": 3, "tokens": 90, "users_truncated": false,
+        "quotas": [
+            { "source": "user", "policy_id": "support", "subject_kind": "user", "subject": "alice",
+              "window": "daily", "window_start": "2026-11-22T00:00:00Z",
+              "window_end": "2026-11-23T00:00:00Z", "resets_at": "2026-11-23T00:00:00Z",
+              "requests": { "limit": 50, "used": 3, "leased": 17, "remaining": 47 },
+              "tokens": { "limit": null, "used": 90, "leased": 0, "remaining": null } }
+        ]
+    });
+    let (url, seen) = fake_control_plane(vec![("/api/policy-gateway/usage", 200, usage.clone())]);
+    let flags = [
+        "usage",
+        "--project",
+        "bot",
+        "--policy",
+        "support",
+        "--subject",
+        "alice",
+    ];
+    let out = policyctl(&url, &flags);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[1].starts_with("QUOTA"));
+    let words: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            "user",
+            "support",
+            "alice",
+            "daily",
+            "requests",
+            "50",
+            "3",
+            "17",
+            "47",
+            "2026-11-23T00:00:00Z"
+        ]
+    );
+    assert!(lines[3].contains("unlimited"));
+
+    let out = policyctl(&url, &[&flags[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), usage);
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0].target,
+        "/api/policy-gateway/usage?project_id=bot&policy_id=support&subject=alice"
+    );
+    assert_eq!(seen[0].authorization, "Bearer test-token");
+}

@@ -88,6 +88,7 @@ async fn bench(options: PgConnectOptions) -> anyhow::Result<()> {
             .into_iter()
             .collect::<CategorySet>(),
         history_limit: 50,
+        quota_lease_ttl: Duration::from_secs(60),
     };
     let server = tokio::spawn(sync::serve(listener, pool.clone(), settings, async move {
         let _ = stopped.await;

@@ -115,6 +115,7 @@ async fn bench(options: PgConnectOptions) -> anyhow::Result<()> {
         replica_id: "bench".to_owned(),
         hard_blocked,
         history_limit: 50,
+        quota_lease_ttl: Duration::from_secs(60),
     };
     let server = tokio::spawn(sync::serve(listener, pool.clone(), settings, async move {
         let _ = stopped.await;

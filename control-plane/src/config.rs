@@ -58,6 +58,16 @@ pub struct ServeConfig {
     /// Moderation categories refused whatever a policy says (SPEC §2.2), comma-separated.
     #[arg(long, env = "HARD_BLOCKED_CATEGORIES", default_value = "sexual/minors")]
     pub hard_blocked_categories: String,
+    /// How long a quota lease lasts unless the data plane extends it, in seconds
+    /// (docs/quotas.md): longer strands more budget on a node that went away, shorter
+    /// costs more lease round trips.
+    #[arg(
+        long,
+        env = "CP_QUOTA_LEASE_TTL_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub quota_lease_ttl_secs: u64,
     /// Skip applying migrations on start.
     #[arg(long)]
     pub no_migrate: bool,
@@ -102,3 +112,6 @@ pub fn parse_hard_blocked(spec: &str) -> anyhow::Result<CategorySet> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod quota;
 pub mod rollout;
 pub mod service;
 pub mod sync;
@@ -162,6 +163,7 @@ pub async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         replica_id: replica_id(grpc_listener.local_addr().ok()),
         hard_blocked,
         history_limit: config.history_limit,
+        quota_lease_ttl: Duration::from_secs(config.quota_lease_ttl_secs),
     };
     // The management API over gRPC shares the data-plane sync server (and its address).
     let grpc_server = sync::serve_with(

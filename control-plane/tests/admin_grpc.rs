@@ -63,6 +63,7 @@ impl Server {
                 .into_iter()
                 .collect::<CategorySet>(),
             history_limit: 50,
+            quota_lease_ttl: std::time::Duration::from_secs(60),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(sync::serve_with(
@@ -607,13 +608,20 @@ async fn every_operation_matches_rest(pool: PgPool) {
             UsageRequest {
                 project_id: "web".to_owned(),
                 window: None,
+                policy_id: Some("support".to_owned()),
+                subject: Some("alice".to_owned()),
             },
             &vw,
         ))
         .await
         .unwrap(),
     );
-    assert_eq!(usage, app.get("/usage?project_id=web", &vw).await.body);
+    assert_eq!(
+        usage,
+        app.get("/usage?project_id=web&policy_id=support&subject=alice", &vw)
+            .await
+            .body
+    );
 
     let deleted = json_of(c.delete_project(authed(web(), &ad)).await.unwrap());
     assert_eq!(deleted, json!({ "id": "web", "deleted": true }));

@@ -8,4 +8,5 @@ pub mod redact;
 pub mod rollout;
 pub mod simulate;
 pub mod test;
+pub mod usage;
 pub mod validate;

@@ -274,16 +274,13 @@ impl Admin for AdminService {
     async fn usage(&self, request: Request<UsageRequest>) -> Reply {
         let caller = self.caller(&request)?;
         let body = request.get_ref();
-        let project_id = required("project_id", &body.project_id)?;
-        reply(
-            usage::usage(
-                &self.state.pool,
-                &caller,
-                project_id,
-                body.window.as_deref(),
-            )
-            .await,
-        )
+        let query = usage::UsageQuery {
+            project_id: required("project_id", &body.project_id)?,
+            window: body.window.as_deref(),
+            policy_id: body.policy_id.as_deref().filter(|id| !id.is_empty()),
+            subject: body.subject.as_deref().filter(|s| !s.is_empty()),
+        };
+        reply(usage::usage(&self.state.pool, &caller, query).await)
     }
 
     async fn list_nodes(&self, request: Request<ListNodesRequest>) -> Reply {

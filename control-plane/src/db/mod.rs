@@ -7,4 +7,5 @@ pub mod keys;
 pub mod nodes;
 pub mod policies;
 pub mod projects;
+pub mod quota;
 pub mod usage;

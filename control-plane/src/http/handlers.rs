@@ -73,6 +73,8 @@ pub struct HistoryQuery {
 pub struct UsageQuery {
     project_id: Option<String>,
     window: Option<String>,
+    policy_id: Option<String>,
+    subject: Option<String>,
 }
 
 pub async fn save_config(
@@ -240,9 +242,18 @@ pub async fn usage(
         .ok_or_else(|| {
             ApiError::invalid_param("project_id", "the project_id query parameter is required")
         })?;
-    usage::usage(&state.pool, &caller, project_id, query.window.as_deref())
-        .await
-        .map(Reply)
+    let query = usage::UsageQuery {
+        project_id,
+        window: query.window.as_deref(),
+        policy_id: given(&query.policy_id),
+        subject: given(&query.subject),
+    };
+    usage::usage(&state.pool, &caller, query).await.map(Reply)
+}
+
+/// An optional query parameter; `name=` with nothing after it is the same as leaving it out.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|value| !value.is_empty())
 }
 
 /// A data-plane node as the sync service last recorded it (SPEC §8).

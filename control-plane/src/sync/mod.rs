@@ -1,4 +1,5 @@
-//! The data-plane sync service (SPEC §8): snapshots out, audit entries and usage in.
+//! The data-plane sync service (SPEC §8): snapshots and quota leases out, audit entries
+//! and usage in.
 //!
 //! Shape of the service:
 //! - [`publisher`] builds one encoded snapshot per config version ([`snapshot`]) and
@@ -7,13 +8,16 @@
 //!   data plane").
 //! - [`subscribe`] streams the published snapshot to each data plane and records its
 //!   ACK/NACK in `data_plane_nodes` ([`nodes`]).
-//! - [`ingest`] stores audit and usage batches exactly once (SPEC §6).
-//! - [`router`] dispatches the three RPCs behind the node-token check ([`auth`]).
+//! - [`ingest`] stores audit and usage batches exactly once (SPEC §6), applying usage
+//!   records' quota charges once.
+//! - [`lease`] grants quota budget to data planes (SPEC §4, docs/quotas.md).
+//! - [`router`] dispatches the four RPCs behind the node-token check ([`auth`]).
 
 pub mod auth;
 mod backoff;
 mod codec;
 pub mod ingest;
+mod lease;
 mod listener;
 pub mod nodes;
 pub mod publisher;
@@ -46,6 +50,8 @@ pub struct Settings {
     pub hard_blocked: policy_engine::CategorySet,
     /// `POLICY_HISTORY_LIMIT`: enforcement entries written here are pruned to it (SPEC §6).
     pub history_limit: u32,
+    /// `CP_QUOTA_LEASE_TTL_SECS`: how long a quota lease lasts unless the node extends it.
+    pub quota_lease_ttl: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -56,6 +62,7 @@ impl std::fmt::Debug for Settings {
             .field("replica_id", &self.replica_id)
             .field("hard_blocked", &self.hard_blocked.names())
             .field("history_limit", &self.history_limit)
+            .field("quota_lease_ttl", &self.quota_lease_ttl)
             .finish()
     }
 }

@@ -1,14 +1,16 @@
-//! Dispatches the three `DataPlaneSync` RPCs by path.
+//! Dispatches the four `DataPlaneSync` RPCs by path.
 //!
 //! Written by hand rather than with the generated `DataPlaneSyncServer` because Subscribe
 //! sends pre-encoded snapshot frames through its own codec ([`SubscribeCodec`]); the
-//! report RPCs use the ordinary prost codec. The node-token interceptor wraps the whole
+//! report and lease RPCs use the ordinary prost codec. The node-token interceptor wraps the whole
 //! router, so every path, known or not, is authenticated first.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use policy_proto::v1::{AuditBatch, BatchAck, UsageBatch, data_plane_sync_server};
+use policy_proto::v1::{
+    AuditBatch, BatchAck, LeaseRequest, LeaseResponse, UsageBatch, data_plane_sync_server,
+};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tonic::body::Body as TonicBody;
@@ -19,17 +21,20 @@ use tonic_prost::ProstCodec;
 use crate::sync::Settings;
 use crate::sync::codec::SubscribeCodec;
 use crate::sync::ingest::{AuditRpc, Ingest, UsageRpc};
+use crate::sync::lease::LeaseRpc;
 use crate::sync::publisher::Latest;
 use crate::sync::subscribe::SubscribeRpc;
 
 const SUBSCRIBE: &str = "/policy_gateway.v1.DataPlaneSync/Subscribe";
 const REPORT_AUDIT: &str = "/policy_gateway.v1.DataPlaneSync/ReportAudit";
 const REPORT_USAGE: &str = "/policy_gateway.v1.DataPlaneSync/ReportUsage";
+const LEASE: &str = "/policy_gateway.v1.DataPlaneSync/Lease";
 
 #[derive(Clone)]
 pub(crate) struct SyncRouter {
     subscribe: SubscribeRpc,
     ingest: Ingest,
+    lease: LeaseRpc,
 }
 
 impl SyncRouter {
@@ -46,7 +51,8 @@ impl SyncRouter {
                 snapshots,
                 shutdown.clone(),
             ),
-            ingest: Ingest::new(pool, settings.history_limit, shutdown),
+            ingest: Ingest::new(pool.clone(), settings.history_limit, shutdown.clone()),
+            lease: LeaseRpc::new(pool, settings.quota_lease_ttl, shutdown),
         }
     }
 }
@@ -85,6 +91,13 @@ where
                 let rpc = UsageRpc(self.ingest.clone());
                 Box::pin(async move {
                     let codec = ProstCodec::<BatchAck, UsageBatch>::default();
+                    Ok(Grpc::new(codec).streaming(rpc, request).await)
+                })
+            }
+            LEASE => {
+                let rpc = self.lease.clone();
+                Box::pin(async move {
+                    let codec = ProstCodec::<LeaseResponse, LeaseRequest>::default();
                     Ok(Grpc::new(codec).streaming(rpc, request).await)
                 })
             }

@@ -13,8 +13,8 @@ use policy_proto::v1::{
     subscribe_request, subscribe_response,
 };
 use sha2::{Digest as _, Sha256};
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor as _, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -44,6 +44,20 @@ impl Server {
     }
 
     pub async fn start_with(pool: PgPool, replica_id: &str, history_limit: u32) -> Server {
+        Server::start_full(pool, replica_id, history_limit, Duration::from_secs(60)).await
+    }
+
+    /// A server whose quota leases last `lease_ttl`.
+    pub async fn start_with_lease_ttl(pool: PgPool, lease_ttl: Duration) -> Server {
+        Server::start_full(pool, "replica-a", 50, lease_ttl).await
+    }
+
+    async fn start_full(
+        pool: PgPool,
+        replica_id: &str,
+        history_limit: u32,
+        quota_lease_ttl: Duration,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -54,6 +68,7 @@ impl Server {
                 .into_iter()
                 .collect::<CategorySet>(),
             history_limit,
+            quota_lease_ttl,
         };
         let task = tokio::spawn(sync::serve(listener, pool, settings, async move {
             let _ = stopped.await;
@@ -207,6 +222,53 @@ pub async fn second_pool(pool: &PgPool) -> PgPool {
     PgPoolOptions::new()
         .max_connections(4)
         .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap()
+}
+
+// === Postgres outages ===
+
+/// A connection to the server's maintenance database, outside the database under test.
+pub async fn admin(pool: &PgPool) -> PgPool {
+    let options = (*pool.connect_options()).clone().database("postgres");
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+/// Refuses new connections to `database` (superusers included) and ends the open ones.
+pub async fn take_down(admin: &PgPool, database: &str) {
+    // Identifiers cannot be bound; format() with %I quotes it on the server side.
+    let statement: String =
+        sqlx::query_scalar("SELECT format('ALTER DATABASE %I ALLOW_CONNECTIONS false', $1::text)")
+            .bind(database)
+            .fetch_one(admin)
+            .await
+            .unwrap();
+    admin.execute(statement.as_str()).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+pub async fn bring_back(admin: &PgPool, database: &str) {
+    let statement: String =
+        sqlx::query_scalar("SELECT format('ALTER DATABASE %I ALLOW_CONNECTIONS true', $1::text)")
+            .bind(database)
+            .fetch_one(admin)
+            .await
+            .unwrap();
+    admin.execute(statement.as_str()).await.unwrap();
+}
+
+/// The name of the database `pool` connects to.
+pub async fn database_name(pool: &PgPool) -> String {
+    sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
         .await
         .unwrap()
 }

@@ -49,6 +49,7 @@ fn usage_record(id: String) -> UsageRecord {
         prompt_tokens: 12,
         completion_tokens: 30,
         quota_subject: "alice".into(),
+        charges: Vec::new(),
     }
 }
 

@@ -8,10 +8,16 @@
 // settings cover `#[test]` functions, not the helpers beside them.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../api/common.rs"]
+#[allow(dead_code)]
+mod api;
 mod common;
+mod lease_client;
 
 mod auth;
+mod charges;
 mod ingest;
+mod leases;
 mod nodes;
 mod outage;
 mod replicas;

@@ -4,50 +4,15 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor as _, PgPool};
+use sqlx::PgPool;
 
-use crate::common::{DEADLINE, Server, Subscription, bump, hello, seed_key, seed_policy};
+use crate::common::{
+    DEADLINE, Server, Subscription, admin, bring_back, bump, hello, seed_key, seed_policy,
+    take_down,
+};
 
 /// Long enough for the listener and the publisher to fail and retry a few times.
 const OUTAGE: Duration = Duration::from_millis(1_500);
-
-/// A connection to the server's maintenance database, outside the database under test.
-async fn admin(pool: &PgPool) -> PgPool {
-    let options = (*pool.connect_options()).clone().database("postgres");
-    PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap()
-}
-
-/// Refuses new connections to `database` (superusers included) and ends the open ones.
-async fn take_down(admin: &PgPool, database: &str) {
-    // Identifiers cannot be bound; format() with %I quotes it on the server side.
-    let statement: String =
-        sqlx::query_scalar("SELECT format('ALTER DATABASE %I ALLOW_CONNECTIONS false', $1::text)")
-            .bind(database)
-            .fetch_one(admin)
-            .await
-            .unwrap();
-    admin.execute(statement.as_str()).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(database)
-        .execute(admin)
-        .await
-        .unwrap();
-}
-
-async fn bring_back(admin: &PgPool, database: &str) {
-    let statement: String =
-        sqlx::query_scalar("SELECT format('ALTER DATABASE %I ALLOW_CONNECTIONS true', $1::text)")
-            .bind(database)
-            .fetch_one(admin)
-            .await
-            .unwrap();
-    admin.execute(statement.as_str()).await.unwrap();
-}
 
 #[sqlx::test(migrator = "control_plane::MIGRATOR")]
 async fn data_planes_keep_their_stream_and_snapshot_while_postgres_is_down(pool: PgPool) {

@@ -23,8 +23,8 @@ use tonic::codegen::BoxFuture;
 use tonic::server::StreamingService;
 use tonic::{Response, Status, Streaming};
 
-/// Attempts per batch when Postgres aborts a transaction to resolve a deadlock or a
-/// serialization conflict with a concurrent batch; both are safe to retry as a whole.
+/// Attempts per transaction when Postgres aborts it to resolve a deadlock or a
+/// serialization conflict with a concurrent one; both are safe to retry as a whole.
 const MAX_ATTEMPTS: u32 = 3;
 /// Batches of one stream stored concurrently.
 const PIPELINE: usize = 4;
@@ -170,7 +170,7 @@ where
 
 /// Runs `attempt` again when Postgres aborted it for a deadlock (40P01) or a
 /// serialization failure (40001).
-async fn retry<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+pub(crate) async fn retry<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, sqlx::Error>>,
@@ -182,7 +182,7 @@ where
                 if tries < MAX_ATTEMPTS
                     && matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
             {
-                tracing::debug!(error = %db, tries, "batch transaction aborted; retrying");
+                tracing::debug!(error = %db, tries, "transaction aborted; retrying");
                 tries += 1;
             }
             other => return other,

@@ -1,13 +1,19 @@
 //! Usage records (SPEC §4, §6): one row per forwarded request, kept for billing and stored
-//! once per id, whatever the number of deliveries.
+//! once per id, whatever the number of deliveries. A record's quota charges are applied to
+//! the counters in the transaction that first stores it, so a resent batch charges nothing
+//! twice (docs/quotas.md).
 
-use policy_proto::v1::UsageBatch;
+use std::collections::HashSet;
+
+use policy_proto::v1::{QuotaCharge, UsageBatch};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::fields;
+use crate::db::quota::{self as quotas, Charges};
+use crate::quota::Bucket;
 
 const KIND: &str = "usage record";
 
@@ -25,6 +31,15 @@ pub(super) struct Columns {
     prompt_tokens: Vec<i64>,
     completion_tokens: Vec<i64>,
     node_ids: Vec<String>,
+    /// The quota charges of each record, in record order.
+    charges: Vec<Vec<Charge>>,
+}
+
+/// One checked `QuotaCharge`.
+pub(super) struct Charge {
+    bucket: Bucket,
+    amount: i64,
+    epoch: i64,
 }
 
 /// Validates a whole batch before anything is written; returns the ids to acknowledge.
@@ -52,6 +67,9 @@ pub(super) fn check(batch: UsageBatch) -> Result<(Vec<String>, Columns), Status>
             "completion_tokens",
             record.completion_tokens,
         )?);
+        columns
+            .charges
+            .push(charges(&id, &record.org, &record.charges)?);
         columns.ids.push(id);
         columns.orgs.push(record.org);
         columns
@@ -68,19 +86,48 @@ pub(super) fn check(batch: UsageBatch) -> Result<(Vec<String>, Columns), Status>
     Ok((ids, columns))
 }
 
-/// Inserts the batch; returns how many records were new.
+/// A record's charges; a charge must name a valid bucket of the record's own org.
+fn charges(id: &Uuid, org: &str, raw: &[QuotaCharge]) -> Result<Vec<Charge>, Status> {
+    raw.iter()
+        .enumerate()
+        .map(|(index, charge)| {
+            let invalid = |message: String| {
+                Status::invalid_argument(format!("{KIND} {id}: charges[{index}]: {message}"))
+            };
+            let bucket =
+                Bucket::parse(charge.bucket.as_ref()).map_err(|e| invalid(e.to_string()))?;
+            if bucket.org != org {
+                return Err(invalid("bucket.org is not the record's org".to_owned()));
+            }
+            let amount = i64::try_from(charge.amount)
+                .map_err(|_| invalid("amount is out of range".to_owned()))?;
+            let epoch = i64::try_from(charge.epoch)
+                .map_err(|_| invalid("epoch is out of range".to_owned()))?;
+            Ok(Charge {
+                bucket,
+                amount,
+                epoch,
+            })
+        })
+        .collect()
+}
+
+/// Inserts the batch and applies the charges of the records that were new, in one
+/// transaction; returns how many records were new.
 pub(super) async fn store(pool: &PgPool, columns: &Columns) -> Result<u64, sqlx::Error> {
     if columns.ids.is_empty() {
         return Ok(0);
     }
+    let mut tx = pool.begin().await?;
     // Sorted so that concurrent batches sharing ids lock them in the same order.
-    let done = sqlx::query(
+    let new: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO usage_records (id, org, created_at, project_id, key_id, policy_id, model, \
                                     quota_subject, prompt_tokens, completion_tokens, node_id) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::uuid[], \
                               $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[], $11::text[]) \
          ORDER BY 1 \
-         ON CONFLICT (id) DO NOTHING",
+         ON CONFLICT (id) DO NOTHING \
+         RETURNING id",
     )
     .bind(&columns.ids)
     .bind(&columns.orgs)
@@ -93,7 +140,30 @@ pub(super) async fn store(pool: &PgPool, columns: &Columns) -> Result<u64, sqlx:
     .bind(&columns.prompt_tokens)
     .bind(&columns.completion_tokens)
     .bind(&columns.node_ids)
-    .execute(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    let new: HashSet<Uuid> = new.into_iter().collect();
+    quotas::apply_charges(&mut tx, &new_charges(columns, &new)).await?;
+    tx.commit().await?;
+    Ok(new.len() as u64)
+}
+
+/// The charges of the records first stored by this transaction (`new`), each record
+/// once even when the batch carries its id twice.
+fn new_charges(columns: &Columns, new: &HashSet<Uuid>) -> Charges {
+    let mut pending = new.clone();
+    let mut charges = Charges::default();
+    let records = columns
+        .ids
+        .iter()
+        .zip(&columns.node_ids)
+        .zip(&columns.charges);
+    for ((id, node_id), record) in records {
+        if pending.remove(id) {
+            for charge in record {
+                charges.add(&charge.bucket, node_id, charge.epoch, charge.amount);
+            }
+        }
+    }
+    charges
 }
