@@ -11,6 +11,7 @@
 mod common;
 mod decisions;
 mod errors;
+mod metrics;
 mod payload_too_large;
 mod privacy;
 mod propagation;
@@ -21,4 +22,5 @@ mod rollout_safety;
 mod rollouts;
 mod sdk;
 mod stale_nodes;
+mod telemetry;
 mod usage;
