@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("control-plane: {error}");
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     };
     let result = match cli.command {

@@ -360,3 +360,39 @@ fn assert_request(
         assert_eq!(span.attribute(key), Some(value), "{key} of {span:#?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_still_queued_are_flushed_on_shutdown() {
+    let receiver = OtlpReceiver::start().await;
+    let grpc = receiver.grpc_endpoint();
+    // Batches would wait ten minutes: only the shutdown flush can deliver them in time.
+    let mut stack = Stack::start(
+        StackOptions {
+            data_planes: 1,
+            ..StackOptions::default()
+        }
+        .dp_env("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc)
+        .dp_env("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+    )
+    .await;
+    let trace = ClientTrace::new();
+    let reply = send(
+        &stack,
+        &stack.dps[0].http(),
+        "open-bot",
+        chat("echo", "hello"),
+        "otel-flushed",
+        &trace,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(request_span(&receiver.spans(), "otel-flushed").is_none());
+
+    stack.dps[0].terminate().await;
+    let span = eventually("the queued span is exported at shutdown", || {
+        let span = request_span(&receiver.spans(), "otel-flushed");
+        async move { span }
+    })
+    .await;
+    assert_eq!(span.trace_id, trace.trace_id);
+}
