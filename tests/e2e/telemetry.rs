@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use e2e_tests::otlp::{ExportedSpan, OtlpReceiver};
+use e2e_tests::upstream::FAIL_MODEL;
 use e2e_tests::{Reply, Stack, StackOptions, chat, chat_stream, eventually};
 use http::Method;
 use serde_json::Value;
@@ -16,6 +17,8 @@ const CP_SERVICE: &str = "policy-gateway-control-plane";
 /// OTLP `SpanKind`.
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
+/// OTLP `StatusCode`.
+const ERROR: i32 = 2;
 
 /// A client's trace context: `traceparent` with fresh ids.
 struct ClientTrace {
@@ -98,6 +101,18 @@ async fn both_planes_export_request_spans_with_decisions_and_no_content() {
     )
     .await;
     assert!(streamed.is_stream() && streamed.content().contains(&completion_marker));
+
+    let failed_trace = ClientTrace::new();
+    let failed = send(
+        &stack,
+        &dp,
+        "open-bot",
+        chat(FAIL_MODEL, &prompt),
+        "otel-failed",
+        &failed_trace,
+    )
+    .await;
+    assert_eq!(failed.status, 502, "{}", failed.text());
 
     // A REST call continuing a client's trace.
     let rest_trace = ClientTrace::new();
@@ -223,6 +238,36 @@ async fn both_planes_export_request_spans_with_decisions_and_no_content() {
             "upstream",
             "redaction"
         ])
+    );
+
+    // An upstream failure: decided and forwarded, then an error status on both spans.
+    let spans = eventually("the failed request's spans are exported", || {
+        let spans = receiver.spans();
+        async move {
+            let request = request_span(&spans, "otel-failed")?;
+            (children(&spans, &request).len() >= 4).then_some(spans)
+        }
+    })
+    .await;
+    let request = request_span(&spans, "otel-failed").expect("exported");
+    assert_request(
+        &request,
+        &failed_trace,
+        &stack,
+        "open-policy",
+        "open-bot",
+        "allow",
+        "ALLOW",
+    );
+    assert_eq!(request.attribute("http.response.status_code"), Some("502"));
+    assert_eq!(request.status, ERROR);
+    let upstream_span = children(&spans, &request)
+        .into_iter()
+        .find(|s| s.name == "upstream")
+        .expect("an upstream span");
+    assert_eq!(
+        upstream_span.attribute("http.response.status_code"),
+        Some("500")
     );
 
     // The control plane: the REST call continues its caller's trace under its route

@@ -35,6 +35,8 @@ pub struct ExportedSpan {
     pub parent_span_id: String,
     /// OTLP `SpanKind` (2 = server, 3 = client).
     pub kind: i32,
+    /// OTLP `StatusCode` (0 = unset, 1 = ok, 2 = error).
+    pub status: i32,
     pub attributes: BTreeMap<String, String>,
     /// Every event's name and attributes, as text.
     pub events: Vec<String>,
@@ -141,6 +143,7 @@ fn record(spans: &Spans, request: ExportTraceServiceRequest) {
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
                     kind: span.kind,
+                    status: span.status.as_ref().map_or(0, |s| s.code),
                     attributes: attributes(&span.attributes),
                     events: span
                         .events

@@ -64,6 +64,7 @@ pub async fn forward(app: &Arc<AppState>, fwd: Forward) -> Response {
     let span = trace_span!(
         "upstream",
         otel.kind = "client",
+        otel.status_code = field::Empty,
         http.response.status_code = field::Empty
     );
     let result = app
@@ -74,7 +75,10 @@ pub async fn forward(app: &Arc<AppState>, fwd: Forward) -> Response {
     app.metrics.upstream_latency.observe(sent.elapsed());
     let upstream = match result {
         Ok(response) => response,
-        Err(error) => return upstream_failed(app, &fwd, error),
+        Err(error) => {
+            span.record("otel.status_code", "ERROR");
+            return upstream_failed(app, &fwd, error);
+        }
     };
     let status = upstream.status();
     span.record("http.response.status_code", status.as_u16());
