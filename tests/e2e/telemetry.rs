@@ -441,3 +441,42 @@ async fn spans_still_queued_are_flushed_on_shutdown() {
     .await;
     assert_eq!(span.trace_id, trace.trace_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_changes_no_answer_and_is_logged() {
+    // Nobody listens there.
+    let endpoint = format!("http://127.0.0.1:{}", e2e_tests::process::free_port());
+    let stack = Stack::start(
+        StackOptions {
+            data_planes: 1,
+            ..StackOptions::default()
+        }
+        .dp_env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .dp_env("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    )
+    .await;
+    let dp = &stack.dps[0];
+    for n in 0..3 {
+        let trace = ClientTrace::new();
+        let id = format!("otel-unexported-{n}");
+        let reply = send(
+            &stack,
+            &dp.http(),
+            "open-bot",
+            chat("echo", "hello"),
+            &id,
+            &trace,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    eventually("the failed export is logged", || {
+        let logged = dp.logs().lines().any(|line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|v| {
+                v["level"] == "ERROR" && v["name"] == "BatchSpanProcessor.ExportError"
+            })
+        });
+        async move { logged.then_some(()) }
+    })
+    .await;
+}
