@@ -45,3 +45,16 @@ macro_rules! trace_span {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn without_export_the_child_spans_are_not_created() {
+        // No test installs an exporter: `enabled()` is false in unit tests.
+        assert!(!super::enabled());
+        assert!(crate::trace_span!("auth").is_none());
+        let mut headers = http::HeaderMap::new();
+        super::inject_current(&mut headers);
+        assert!(headers.is_empty(), "no traceparent without export");
+    }
+}
