@@ -27,11 +27,19 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    control_plane::telemetry::init();
+    let telemetry = match control_plane::telemetry::init() {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("control-plane: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Migrate(db) => control_plane::run_migrate(&db).await,
         Command::Serve(config) => control_plane::run_serve(*config).await,
     };
+    // Flushing blocks until the last spans are exported: off the async workers.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

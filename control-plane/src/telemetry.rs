@@ -1,18 +1,27 @@
-//! Logging setup for the binary: `RUST_LOG` levels, `LOG_FORMAT=json` for JSON lines
-//! (SPEC §13). Nothing here ever logs prompt or completion text.
+//! Logs and traces of the control plane (SPEC §10, §13), set up by the binary through
+//! `policy_telemetry`: `RUST_LOG` levels, `LOG_FORMAT=json` for one JSON object per line
+//! on stderr, and OTLP trace export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//!
+//! Spans: `http_request` for each REST call (route template, status; continues the
+//! caller's `traceparent`), `sync.subscribe` for each data plane's Subscribe handshake
+//! and `sync.report_audit` / `sync.report_usage` for each batch stored. Nothing here ever
+//! records prompt or completion text.
 
-use tracing_subscriber::EnvFilter;
+pub use policy_telemetry::{Telemetry, TelemetryError};
 
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// `service.name` when the environment names none.
+pub const SERVICE_NAME: &str = "policy-gateway-control-plane";
+
+/// Installs logging and, when configured, trace export. Call it inside the runtime.
+pub fn init() -> Result<Telemetry, TelemetryError> {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests starting several servers in one process) is harmless.
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    policy_telemetry::init(
+        policy_telemetry::Options {
+            service_name: SERVICE_NAME,
+            span_target: "control_plane",
+            json,
+            log_target: policy_telemetry::LogTarget::Stderr,
+        },
+        |name| std::env::var(name).ok(),
+    )
 }

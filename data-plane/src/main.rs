@@ -14,7 +14,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    data_plane::telemetry::init(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -25,7 +24,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(data_plane::run(config, shutdown_signal())) {
+    // The trace exporter's connections run on the runtime: set it up inside.
+    let telemetry = {
+        let _inside = runtime.enter();
+        data_plane::telemetry::init(config.log_format)
+    };
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("data-plane: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(data_plane::run(config, shutdown_signal()));
+    // The runtime still runs here, so the last spans can be exported.
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("data-plane: {error:#}");

@@ -174,7 +174,11 @@ async fn migrate(database_url: &str, log: &Path) {
         "control-plane migrate",
         &bins::control_plane(),
         &["migrate"],
-        [("DATABASE_URL", database_url), ("RUST_LOG", "info")],
+        [
+            ("DATABASE_URL", database_url),
+            ("RUST_LOG", "info"),
+            ("LOG_FORMAT", "json"),
+        ],
         log,
     );
     let status = eventually_within("`control-plane migrate` exits", crate::DEADLINE, || {

@@ -8,6 +8,7 @@
 //! - [`cp`]: the control plane and its REST API (with HS256 admin JWTs);
 //! - [`dp`]: a data plane;
 //! - [`http`]: a small HTTP client that keeps the chunks of a response as they arrived;
+//! - [`otlp`]: an OTLP trace receiver (gRPC and HTTP/protobuf) the binaries export to;
 //! - [`stack`]: all of the above wired together, with the policies the tests use.
 //!
 //! Every test owns its database, ports and temporary directories, so tests run in
@@ -21,6 +22,7 @@ pub mod cp;
 pub mod db;
 pub mod dp;
 pub mod http;
+pub mod otlp;
 pub mod process;
 pub mod stack;
 pub mod upstream;

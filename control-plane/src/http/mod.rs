@@ -5,6 +5,7 @@
 
 mod extract;
 pub(crate) mod handlers;
+mod observe;
 mod resources;
 
 use std::sync::Arc;
@@ -12,11 +13,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{delete, get, post};
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::auth::Verifier;
 use crate::error::ApiError;
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/{key_id}", delete(resources::revoke_org_key))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
+        .route("/metrics", get(prometheus_metrics))
         .nest(PREFIX, api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -94,9 +97,22 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
+        // Inside the request-id layer (the span names the id), outside the timeout (a
+        // 504 is counted too).
+        .layer(axum::middleware::from_fn(observe::observe))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// `GET /metrics`: the Prometheus exposition (SPEC §10), without authentication like
+/// the data plane's; it names no tenant data.
+async fn prometheus_metrics() -> Response {
+    let mut response = crate::metrics::metrics().render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 async fn not_found() -> ApiError {

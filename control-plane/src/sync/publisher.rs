@@ -140,6 +140,7 @@ async fn sync_once(
         }
     });
     if newer && let Some(published) = latest.borrow().as_ref() {
+        crate::metrics::metrics().snapshot_published(published.version);
         tracing::info!(
             version = published.version,
             policies = published.policies,

@@ -17,7 +17,9 @@ use tokio::sync::{oneshot, watch};
 use tonic::codegen::BoxFuture;
 use tonic::server::StreamingService;
 use tonic::{Response, Status, Streaming};
+use tracing::Instrument as _;
 
+use crate::metrics::{ConnectedDataPlane, metrics};
 use crate::sync::codec::Frame;
 use crate::sync::nodes::{self, Session};
 use crate::sync::publisher::Latest;
@@ -58,6 +60,7 @@ impl SubscribeRpc {
         let hello = read_hello(&mut inbound).await?;
         check_hello(&hello)?;
         let node_id: Arc<str> = hello.node_id.trim().into();
+        tracing::Span::current().record("node_id", &*node_id);
         let session = match nodes::connect(
             &self.pool,
             &node_id,
@@ -91,6 +94,7 @@ impl SubscribeRpc {
         );
 
         let (closed_tx, closed_rx) = oneshot::channel::<()>();
+        let connected = metrics().data_plane_connected();
         tokio::spawn(read_acks(
             self.pool.clone(),
             self.replica_id.clone(),
@@ -98,7 +102,7 @@ impl SubscribeRpc {
             session,
             inbound,
             self.shutdown.clone(),
-            closed_tx,
+            (closed_tx, connected),
         ));
         let outbound = snapshots(self.snapshots.clone(), rejected, node_id).take_until(closed_rx);
         Ok(Response::new(outbound.boxed()))
@@ -112,7 +116,14 @@ impl StreamingService<SubscribeRequest> for SubscribeRpc {
 
     fn call(&mut self, request: tonic::Request<Streaming<SubscribeRequest>>) -> Self::Future {
         let rpc = self.clone();
-        Box::pin(rpc.open(request.into_inner()))
+        // The handshake (Hello, node bookkeeping); the stream itself lives for hours and
+        // is not one span.
+        let span = tracing::info_span!(
+            "sync.subscribe",
+            node_id = tracing::field::Empty,
+            otel.kind = "server"
+        );
+        Box::pin(rpc.open(request.into_inner()).instrument(span))
     }
 }
 
@@ -176,6 +187,7 @@ fn snapshots(
                 if let Some(published) = next {
                     tracing::debug!(node_id = %node_id, version = published.version, "sending snapshot");
                     floor = Some(published.version);
+                    metrics().snapshot_sent();
                     return Some((Ok(Frame(published.frame.clone())), (latest, floor)));
                 }
                 // The publisher is gone only when the replica shuts down.
@@ -193,7 +205,8 @@ async fn read_acks(
     session: Option<Session>,
     mut inbound: Streaming<SubscribeRequest>,
     mut shutdown: watch::Receiver<bool>,
-    closed: oneshot::Sender<()>,
+    // Both dropped when the stream ends: the outbound half stops, the gauge goes down.
+    closed: (oneshot::Sender<()>, ConnectedDataPlane),
 ) {
     loop {
         let message = tokio::select! {
@@ -218,7 +231,8 @@ async fn read_acks(
             }
             Some(subscribe_request::Message::Nack(nack)) => {
                 let count = nodes::nack(&pool, &node_id, nack.version, &nack.error).await;
-                // The NACK count is the signal operators watch (LESSONS); a metric follows.
+                // The NACK count is the signal operators watch (LESSONS).
+                metrics().snapshot_nacked();
                 tracing::warn!(
                     node_id = %node_id,
                     version = nack.version,

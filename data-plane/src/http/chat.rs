@@ -27,6 +27,7 @@ use super::request::{self, ChatRequest};
 use super::respond::{blocked_response, instruction};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::trace_span;
 
 pub async fn chat_completions(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
@@ -43,14 +44,24 @@ pub async fn chat_completions(State(app): State<Arc<AppState>>, request: Request
         policy.decision = field::Empty,
         policy.reason_code = field::Empty,
         policy.rollout_mode = field::Empty,
+        policy.enforced = field::Empty,
         project.id = field::Empty,
+        http.response.status_code = field::Empty,
+        otel.kind = "server",
+        otel.status_code = field::Empty,
     );
+    // The request continues the client's trace (W3C `traceparent`), when traced.
+    crate::telemetry::set_parent_from(&span, request.headers());
     let outcome = handle(&app, request, request_id, started)
-        .instrument(span)
+        .instrument(span.clone())
         .await;
     match outcome {
-        Ok(response) => response,
+        Ok(response) => {
+            record_status(&span, response.status());
+            response
+        }
         Err(error) => {
+            record_status(&span, error.status());
             let status = error.status();
             app.metrics.error(status.as_u16());
             if let ApiError::Upstream(detail) = &error {
@@ -58,6 +69,17 @@ pub async fn chat_completions(State(app): State<Arc<AppState>>, request: Request
             }
             tracing::debug!(status = status.as_u16(), error = %error, "request rejected");
             error.into_response()
+        }
+    }
+}
+
+/// The answer's status on the request span, for traces only: recording a field re-renders
+/// the span's fields for JSON logs, a cost not worth paying when no trace is exported.
+fn record_status(span: &tracing::Span, status: http::StatusCode) {
+    if crate::telemetry::enabled() {
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
         }
     }
 }
@@ -70,7 +92,7 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let snapshot = app.snapshot.load_full().ok_or(ApiError::NoSnapshot)?;
     let (parts, body) = request.into_parts();
-    let key = authenticate(&snapshot, &parts.headers)?;
+    let key = trace_span!("auth").in_scope(|| authenticate(&snapshot, &parts.headers))?;
     let bytes = read_limited(body, &parts.headers, app.limits.max_body_bytes).await?;
     let ChatRequest {
         mut body,
@@ -95,27 +117,34 @@ async fn handle(
         .map(Vec::as_slice)
         .unwrap_or_default();
     let text = last_user_text(messages).unwrap_or_default();
-    let moderation = app.moderation.classify(&text).await;
+    let moderation = app
+        .moderation
+        .classify(&text)
+        .instrument(trace_span!("moderation"))
+        .await;
     let target = meta
         .target
         .as_deref()
         .or(scope.project.map(|p| p.id.as_ref()));
-    let evaluation = scope.policy.revisions.evaluate(
-        &RolloutRequest {
-            sample_key: meta.user.as_deref().unwrap_or(&request_id_text),
-            target,
-        },
-        &DecisionInput {
-            text: &text,
-            moderation,
-            hard_blocked: snapshot.hard_blocked,
-        },
-    );
+    let evaluation = trace_span!("policy_evaluation").in_scope(|| {
+        scope.policy.revisions.evaluate(
+            &RolloutRequest {
+                sample_key: meta.user.as_deref().unwrap_or(&request_id_text),
+                target,
+            },
+            &DecisionInput {
+                text: &text,
+                moderation,
+                hard_blocked: snapshot.hard_blocked,
+            },
+        )
+    });
     let decision = evaluation.enforced;
     span.record("policy.revision", decision.revision);
     span.record("policy.decision", decision.decision.name());
     span.record("policy.reason_code", decision.reason_code.name());
     span.record("policy.rollout_mode", decision.rollout_mode.name());
+    span.record("policy.enforced", decision.enforced);
     app.metrics
         .decision(decision.decision, decision.reason_code);
 

@@ -24,12 +24,13 @@ use policy_engine::redact::{RedactionCounts, Redactor};
 use policy_engine::{CompiledPolicy, Decision};
 use serde_json::Value;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{Instrument as _, Span, debug, field, warn};
 
 use super::record::{Facts, estimate_tokens};
 use super::respond::{decision_headers, json_response, sse_response};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::trace_span;
 use crate::upstream::relay::{Relay, Usage};
 use crate::upstream::sse::SseParser;
 use crate::upstream::{UpstreamError, read_body};
@@ -59,16 +60,29 @@ impl Forward {
 pub async fn forward(app: &Arc<AppState>, fwd: Forward) -> Response {
     let sent = Instant::now();
     let pre_upstream = sent - fwd.started;
+    // The upstream continues the request's trace from this span (`traceparent`).
+    let span = trace_span!(
+        "upstream",
+        otel.kind = "client",
+        otel.status_code = field::Empty,
+        http.response.status_code = field::Empty
+    );
     let result = app
         .upstream
         .chat(fwd.body.clone(), &fwd.request_id, fwd.stream)
+        .instrument(span.clone())
         .await;
     app.metrics.upstream_latency.observe(sent.elapsed());
     let upstream = match result {
         Ok(response) => response,
-        Err(error) => return upstream_failed(app, &fwd, error),
+        Err(error) => {
+            span.record("otel.status_code", "ERROR");
+            return upstream_failed(app, &fwd, error);
+        }
     };
     let status = upstream.status();
+    span.record("http.response.status_code", status.as_u16());
+    drop(span);
     let is_sse = upstream
         .headers()
         .get(CONTENT_TYPE)
@@ -125,6 +139,7 @@ fn complete_json(app: &AppState, fwd: &Forward, body: &[u8]) -> Option<(Response
     let object = completion.as_object_mut()?;
     let mut decision = fwd.decision.clone();
     let mut completion_bytes = 0;
+    let _redaction = fwd.redact().then(|| trace_span!("redaction").entered());
     if let Some(choices) = object.get_mut("choices").and_then(Value::as_array_mut) {
         let mut counts = RedactionCounts::default();
         for choice in choices {
@@ -213,9 +228,16 @@ fn stream_response(app: &Arc<AppState>, fwd: Forward, body: Incoming) -> Respons
         facts: fwd.facts.clone(),
         policy: fwd.policy.clone(),
         prompt_bytes: fwd.prompt_bytes,
+        // Redaction of a stream lasts as long as the relay.
+        redaction: if fwd.redact() {
+            trace_span!("redaction")
+        } else {
+            Span::none()
+        },
     };
     let stream = futures::stream::unfold(state, |mut state| async move {
-        let chunk = state.next_chunk().await?;
+        let redaction = state.redaction.clone();
+        let chunk = state.next_chunk().instrument(redaction).await?;
         Some((Ok::<Bytes, Infallible>(chunk), state))
     });
     let mut response = sse_response(Body::from_stream(stream));
@@ -234,6 +256,7 @@ struct StreamState {
     facts: Arc<Facts>,
     policy: Arc<CompiledPolicy>,
     prompt_bytes: usize,
+    redaction: Span,
 }
 
 impl StreamState {

@@ -118,6 +118,10 @@ impl Upstream {
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth.clone());
         }
+        if let Some(headers) = request.headers_mut() {
+            // The caller's span (the `upstream` span) becomes the upstream's parent.
+            crate::telemetry::inject_current(headers);
+        }
         let request = request
             .body(Full::new(body))
             .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;

@@ -23,6 +23,8 @@ use tonic::codegen::BoxFuture;
 use tonic::server::StreamingService;
 use tonic::{Response, Status, Streaming};
 
+use crate::metrics::metrics;
+
 /// Attempts per transaction when Postgres aborts it to resolve a deadlock or a
 /// serialization conflict with a concurrent one; both are safe to retry as a whole.
 const MAX_ATTEMPTS: u32 = 3;
@@ -46,12 +48,16 @@ impl Ingest {
         }
     }
 
+    #[tracing::instrument(name = "sync.report_audit", skip_all,
+        fields(entries = batch.entries.len(), new = tracing::field::Empty))]
     async fn audit(self, batch: AuditBatch) -> Result<BatchAck, Status> {
         let started = Instant::now();
         let (ids, entries) = audit::check(batch)?;
         let stored = retry(|| audit::store(&self.pool, self.history_limit, &entries))
             .await
             .map_err(|error| unavailable("audit", error))?;
+        tracing::Span::current().record("new", stored.new);
+        metrics().audit_entries_ingested(stored.new as u64);
         tracing::debug!(
             entries = ids.len(),
             new = stored.new,
@@ -63,11 +69,15 @@ impl Ingest {
         Ok(BatchAck { ids })
     }
 
+    #[tracing::instrument(name = "sync.report_usage", skip_all,
+        fields(records = batch.records.len(), new = tracing::field::Empty))]
     async fn usage(self, batch: UsageBatch) -> Result<BatchAck, Status> {
         let (ids, records) = usage::check(batch)?;
         let new = retry(|| usage::store(&self.pool, &records))
             .await
             .map_err(|error| unavailable("usage", error))?;
+        tracing::Span::current().record("new", new);
+        metrics().usage_records_ingested(new);
         tracing::debug!(records = ids.len(), new, "usage batch stored");
         Ok(BatchAck { ids })
     }
