@@ -4,6 +4,7 @@
 //! a 401 comes before any body parsing), check the role, call the service, answer JSON.
 
 mod extract;
+pub mod health;
 pub(crate) mod handlers;
 mod observe;
 mod resources;
@@ -88,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/metrics", get(prometheus_metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .nest(PREFIX, api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

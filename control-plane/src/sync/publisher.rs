@@ -141,6 +141,7 @@ async fn sync_once(
     });
     if newer && let Some(published) = latest.borrow().as_ref() {
         crate::metrics::metrics().snapshot_published(published.version);
+        crate::http::health::snapshot_published();
         tracing::info!(
             version = published.version,
             policies = published.policies,
