@@ -4,8 +4,8 @@
 //! a 401 comes before any body parsing), check the role, call the service, answer JSON.
 
 mod extract;
-pub mod health;
 pub(crate) mod handlers;
+pub mod health;
 mod observe;
 mod resources;
 

@@ -73,7 +73,9 @@ impl DataPlaneSync for Service {
         request: Request<Streaming<pb::LeaseRequest>>,
     ) -> Result<Response<Self::LeaseStream>, Status> {
         self.check(&request)?;
-        Err(Status::unimplemented("this fake control plane grants no leases"))
+        Err(Status::unimplemented(
+            "this fake control plane grants no leases",
+        ))
     }
 
     async fn subscribe(
