@@ -65,7 +65,8 @@ impl Facts {
         }
     }
 
-    /// The usage record of one forwarded request.
+    /// The usage record of one forwarded request; its quota `charges` are the caller's
+    /// to fill from the request's settlement.
     pub fn usage(&self, usage: Usage) -> pb::UsageRecord {
         pb::UsageRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -79,6 +80,7 @@ impl Facts {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             quota_subject: self.quota_subject().to_string(),
+            charges: Vec::new(),
         }
     }
 }

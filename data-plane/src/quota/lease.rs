@@ -1,0 +1,262 @@
+//! The `Lease` stream to the control plane (SPEC §4, §8).
+//!
+//! Opened only once some bucket needs budget (a node whose policies set no quota sends no
+//! lease traffic at all), then kept open: every ask that arrives while a request is under
+//! way is coalesced into the next `LeaseRequest`, one request at a time per bucket. Once
+//! a second the task also refreshes leases of active buckets before they expire, gives
+//! back the budget of idle ones and forgets buckets whose window has ended. When the
+//! stream breaks, the node treats the control plane as unreachable (requests stop waiting
+//! and use the offline allowance) and reconnects with jittered exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use policy_proto::v1 as pb;
+use policy_proto::v1::data_plane_sync_client::DataPlaneSyncClient;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tracing::{debug, info, warn};
+
+use super::bucket::Bucket;
+use super::{BucketKey, Quotas};
+use crate::grpc::{self, Backoff, NodeToken};
+
+/// How often leases are checked for refresh, give-back and clean-up.
+const TICK: Duration = Duration::from_secs(1);
+/// A bucket without admissions for this long gives its budget back.
+const IDLE: Duration = Duration::from_secs(10);
+/// An idle bucket with nothing left is forgotten after this long.
+const FORGET: Duration = Duration::from_secs(600);
+/// A lease request unanswered for this long means the stream is stuck: reconnect.
+const STALLED: Duration = Duration::from_secs(10);
+/// Lease requests that may wait to be written to the stream.
+const OUTBOUND: usize = 64;
+
+pub struct LeaseTask {
+    pub quotas: Arc<Quotas>,
+    pub asks: mpsc::Receiver<Arc<Bucket>>,
+    pub channel: Channel,
+    pub token: NodeToken,
+    pub node_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LeaseError {
+    #[error("control plane: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("the control plane ended the lease stream")]
+    Ended,
+    #[error("the control plane left a lease request unanswered for {0:?}")]
+    Stalled(Duration),
+    #[error("the lease stream does not take requests")]
+    Blocked,
+}
+
+/// A lease request awaiting its answer.
+struct Sent {
+    at: Instant,
+    /// Each bucket with the `want` of its demand.
+    buckets: Vec<(Arc<Bucket>, u64)>,
+}
+
+/// The task's bookkeeping, kept across sessions.
+struct Book {
+    next_id: u64,
+    in_flight: HashMap<u64, Sent>,
+    /// Buckets waiting to go out with the next request.
+    queued: Vec<Arc<Bucket>>,
+}
+
+impl LeaseTask {
+    /// Runs until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let first = tokio::select! {
+            first = self.asks.recv() => first,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Some(first) = first else { return };
+        let mut book = Book {
+            next_id: 1,
+            in_flight: HashMap::new(),
+            queued: vec![first],
+        };
+        let mut backoff = Backoff::default();
+        loop {
+            let outcome = tokio::select! {
+                outcome = self.session(&mut book, &mut backoff) => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            self.quotas.set_down(true);
+            match outcome {
+                Ok(()) => return,
+                Err(error) => warn!(%error, "quota lease stream failed"),
+            }
+            // Whatever was under way will not be answered.
+            for (_, sent) in book.in_flight.drain() {
+                for (bucket, _) in sent.buckets {
+                    if bucket.failed() {
+                        book.queued.push(bucket);
+                    }
+                }
+            }
+            let delay = backoff.next_delay();
+            info!(
+                delay_ms = delay.as_millis() as u64,
+                "reconnecting the quota lease stream"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// One stream: `Ok` only when the node is stopping (its ask queue closed).
+    async fn session(&mut self, book: &mut Book, backoff: &mut Backoff) -> Result<(), LeaseError> {
+        while let Ok(bucket) = self.asks.try_recv() {
+            book.queued.push(bucket);
+        }
+        let (tx, rx) = mpsc::channel(OUTBOUND);
+        // Written before the call, so the stream opens with what is waiting.
+        self.send(book, &tx)?;
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        grpc::authorize(&mut request, &self.token);
+        let mut client = DataPlaneSyncClient::new(self.channel.clone());
+        let mut inbound = client.lease(request).await?.into_inner();
+        self.quotas.set_down(false);
+        debug!("quota lease stream open");
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ask = self.asks.recv() => {
+                    let Some(bucket) = ask else { return Ok(()) };
+                    book.queued.push(bucket);
+                    while let Ok(bucket) = self.asks.try_recv() {
+                        book.queued.push(bucket);
+                    }
+                }
+                message = inbound.message() => {
+                    let Some(response) = message? else { return Err(LeaseError::Ended) };
+                    backoff.reset();
+                    self.answer(book, response);
+                }
+                _ = tick.tick() => {
+                    self.maintain(book);
+                    if let Some(sent) = book.in_flight.values().map(|s| s.at.elapsed()).max()
+                        && sent > STALLED
+                    {
+                        return Err(LeaseError::Stalled(sent));
+                    }
+                }
+            }
+            self.send(book, &tx)?;
+        }
+    }
+
+    /// Sends one request with a demand for every queued bucket.
+    fn send(&self, book: &mut Book, tx: &mpsc::Sender<pb::LeaseRequest>) -> Result<(), LeaseError> {
+        if book.queued.is_empty() {
+            return Ok(());
+        }
+        let mut queued = std::mem::take(&mut book.queued);
+        queued.sort_by_key(|b| Arc::as_ptr(b) as usize);
+        queued.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        let settings = self.quotas.settings();
+        let mut demands = Vec::with_capacity(queued.len());
+        let mut buckets = Vec::with_capacity(queued.len());
+        for bucket in queued {
+            let demand = bucket.demand(settings);
+            buckets.push((bucket, demand.want));
+            demands.push(demand);
+        }
+        let request_id = book.next_id;
+        book.next_id += 1;
+        book.in_flight.insert(
+            request_id,
+            Sent {
+                at: Instant::now(),
+                buckets,
+            },
+        );
+        tx.try_send(pb::LeaseRequest {
+            request_id,
+            node_id: self.node_id.clone(),
+            demands,
+        })
+        .map_err(|_| LeaseError::Blocked)
+    }
+
+    /// Applies one answer; buckets that want more go back in the queue.
+    fn answer(&self, book: &mut Book, response: pb::LeaseResponse) {
+        let Some(sent) = book.in_flight.remove(&response.request_id) else {
+            warn!(
+                request_id = response.request_id,
+                "lease answer to no request"
+            );
+            return;
+        };
+        if !response.error.is_empty() {
+            warn!(error = %response.error, "control plane could not grant quota leases");
+        }
+        for (i, (bucket, want)) in sent.buckets.into_iter().enumerate() {
+            let grant = response
+                .grants
+                .get(i)
+                .filter(|_| response.error.is_empty())
+                .filter(|g| g.bucket.as_ref().is_none_or(|b| bucket.key.matches(b)));
+            let again = match grant {
+                Some(grant) => bucket.granted(grant, want, sent.at),
+                None => bucket.failed(),
+            };
+            if again {
+                book.queued.push(bucket);
+            }
+        }
+    }
+
+    /// Refreshes leases of active buckets before they end, gives idle buckets' budget
+    /// back and forgets buckets that are over.
+    fn maintain(&self, book: &mut Book) {
+        let now = Instant::now();
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut forget: Vec<BucketKey> = Vec::new();
+        for bucket in self.quotas.all() {
+            let mut state = bucket.lock();
+            if state.in_flight {
+                continue;
+            }
+            if unix_now >= bucket.window_end {
+                forget.push(bucket.key.clone());
+                continue;
+            }
+            let idle_for = now.saturating_duration_since(state.last_activity);
+            let left = state
+                .expires_at
+                .map_or(Duration::ZERO, |end| end.saturating_duration_since(now));
+            if left.is_zero() {
+                if idle_for >= FORGET && state.offline_used == 0 {
+                    forget.push(bucket.key.clone());
+                }
+                continue;
+            }
+            if idle_for >= IDLE {
+                if state.available > 0 {
+                    state.give_back = true;
+                    state.in_flight = true;
+                    drop(state);
+                    book.queued.push(bucket);
+                }
+            } else if left < state.ttl / 2 {
+                state.in_flight = true;
+                drop(state);
+                book.queued.push(bucket);
+            }
+        }
+        self.quotas.remove(&forget);
+    }
+}
