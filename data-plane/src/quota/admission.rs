@@ -68,10 +68,10 @@ impl Quotas {
             let now = Instant::now();
             let mut taken: Vec<Taken> = Vec::with_capacity(buckets.len());
             let mut short = None;
+            let down = self.is_down();
             for (i, (bucket, demand)) in buckets.iter().zip(demands).enumerate() {
-                let offline = self.is_down() || bucket.lock().unreachable;
                 let (take, refresh) =
-                    bucket.take(demand.max, need(bucket), offline, &self.settings, now);
+                    bucket.take(demand.max, need(bucket), down, &self.settings, now);
                 if refresh && !self.send_ask(bucket.clone()) {
                     bucket.ask_dropped();
                 }

@@ -118,18 +118,21 @@ impl Bucket {
     }
 
     /// Takes `need` (tokens: at least 1, clamped to what is left when the control plane
-    /// has no more to give) from the lease, or from the offline allowance when `offline`.
-    /// Returns the take and whether the lease wants a proactive refresh.
+    /// has no more to give) from the lease, or from the offline allowance when the
+    /// control plane is unreachable (the lease stream is `down`, or the last attempt for
+    /// this bucket failed). Returns the take and whether the lease wants a proactive
+    /// refresh.
     pub(super) fn take(
         &self,
         limit: u64,
         need: u64,
-        offline: bool,
+        down: bool,
         settings: &Settings,
         now: Instant,
     ) -> (Take, bool) {
         let clamp = self.metric() == Metric::Tokens;
         let mut state = self.lock();
+        let offline = down || state.unreachable;
         state.limit = limit;
         state.last_activity = now;
         state.give_back = false;

@@ -33,6 +33,9 @@ const FORGET: Duration = Duration::from_secs(600);
 const STALLED: Duration = Duration::from_secs(10);
 /// Lease requests that may wait to be written to the stream.
 const OUTBOUND: usize = 64;
+/// Demands per lease request: a control plane refuses very large requests whole (the
+/// reference one takes at most 1,000), and one bad demand fails its whole request.
+const MAX_DEMANDS: usize = 500;
 
 pub struct LeaseTask {
     pub quotas: Arc<Quotas>,
@@ -156,7 +159,7 @@ impl LeaseTask {
         }
     }
 
-    /// Sends one request with a demand for every queued bucket.
+    /// Sends a demand for every queued bucket, [`MAX_DEMANDS`] per request.
     fn send(&self, book: &mut Book, tx: &mpsc::Sender<pb::LeaseRequest>) -> Result<(), LeaseError> {
         if book.queued.is_empty() {
             return Ok(());
@@ -165,28 +168,31 @@ impl LeaseTask {
         queued.sort_by_key(|b| Arc::as_ptr(b) as usize);
         queued.dedup_by(|a, b| Arc::ptr_eq(a, b));
         let settings = self.quotas.settings();
-        let mut demands = Vec::with_capacity(queued.len());
-        let mut buckets = Vec::with_capacity(queued.len());
-        for bucket in queued {
-            let demand = bucket.demand(settings);
-            buckets.push((bucket, demand.want));
-            demands.push(demand);
+        for part in queued.chunks(MAX_DEMANDS) {
+            let mut demands = Vec::with_capacity(part.len());
+            let mut buckets = Vec::with_capacity(part.len());
+            for bucket in part {
+                let demand = bucket.demand(settings);
+                buckets.push((bucket.clone(), demand.want));
+                demands.push(demand);
+            }
+            let request_id = book.next_id;
+            book.next_id += 1;
+            book.in_flight.insert(
+                request_id,
+                Sent {
+                    at: Instant::now(),
+                    buckets,
+                },
+            );
+            tx.try_send(pb::LeaseRequest {
+                request_id,
+                node_id: self.node_id.clone(),
+                demands,
+            })
+            .map_err(|_| LeaseError::Blocked)?;
         }
-        let request_id = book.next_id;
-        book.next_id += 1;
-        book.in_flight.insert(
-            request_id,
-            Sent {
-                at: Instant::now(),
-                buckets,
-            },
-        );
-        tx.try_send(pb::LeaseRequest {
-            request_id,
-            node_id: self.node_id.clone(),
-            demands,
-        })
-        .map_err(|_| LeaseError::Blocked)
+        Ok(())
     }
 
     /// Applies one answer; buckets that want more go back in the queue.
