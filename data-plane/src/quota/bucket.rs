@@ -37,6 +37,10 @@ pub(super) struct State {
     /// The limit of the snapshot that last admitted against this bucket.
     pub limit: u64,
     pub available: u64,
+    /// Use beyond reservations that `available` could not absorb (an upstream that
+    /// ignored `max_tokens`). The control plane learns of it only when the charge arrives,
+    /// so the next grants of the same lease pay it off before anything is spent from them.
+    pub debt: u64,
     /// The lease's epoch; 0 before the first grant.
     pub epoch: u64,
     /// Local end of the lease (answer's TTL from when the request was sent, minus a
@@ -88,6 +92,7 @@ impl Bucket {
             state: Mutex::new(State {
                 limit: 0,
                 available: 0,
+                debt: 0,
                 epoch: 0,
                 expires_at: None,
                 ttl: Duration::ZERO,
@@ -181,7 +186,7 @@ impl Bucket {
         if epoch == 0 {
             state.offline_used = state.offline_used.saturating_sub(amount);
         } else if epoch == state.epoch {
-            state.available = state.available.saturating_add(amount);
+            state.credit(amount);
         }
     }
 
@@ -192,7 +197,9 @@ impl Bucket {
         if epoch == 0 {
             state.offline_used = state.offline_used.saturating_add(amount);
         } else if epoch == state.epoch {
-            state.available = state.available.saturating_sub(amount);
+            let absorbed = amount.min(state.available);
+            state.available -= absorbed;
+            state.debt = state.debt.saturating_add(amount - absorbed);
         }
     }
 
@@ -225,10 +232,15 @@ impl Bucket {
             state.give_back = false;
             (0, std::mem::take(&mut state.available))
         } else if state.pending_want > 0 {
-            (state.pending_want.max(chunk), 0)
+            (state.pending_want.saturating_add(state.debt).max(chunk), 0)
         } else {
             // A refresh: top the lease up to one chunk, or only extend it.
-            (chunk.saturating_sub(state.available), 0)
+            (
+                chunk
+                    .saturating_add(state.debt)
+                    .saturating_sub(state.available),
+                0,
+            )
         };
         state.pending_want = 0;
         pb::LeaseDemand {
@@ -245,11 +257,13 @@ impl Bucket {
     pub(super) fn granted(&self, grant: &pb::LeaseGrant, want: u64, sent: Instant) -> bool {
         let mut state = self.lock();
         if grant.epoch == state.epoch {
-            state.available = state.available.saturating_add(grant.granted);
+            state.credit(grant.granted);
         } else {
-            // A new lease: the old one's budget was reclaimed.
+            // A new lease: the old one's budget was reclaimed (and its overuse counts as
+            // used once its charges arrive).
             state.epoch = grant.epoch;
             state.available = grant.granted;
+            state.debt = 0;
         }
         let ttl = Duration::from_millis(grant.expires_in_ms).min(MAX_TTL);
         state.ttl = ttl;
@@ -287,6 +301,12 @@ impl Bucket {
 }
 
 impl State {
+    /// Budget of the current lease coming in: it pays off debt first.
+    fn credit(&mut self, amount: u64) {
+        let paid = amount.min(self.debt);
+        self.debt -= paid;
+        self.available = self.available.saturating_add(amount - paid);
+    }
     /// Refresh before running dry or out of time, so requests rarely wait: when the
     /// budget falls below half the last grant (and the control plane may have more), or
     /// the lease is within half its TTL of its end.

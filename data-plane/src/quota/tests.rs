@@ -247,3 +247,32 @@ async fn a_dropped_guard_returns_its_reservation() {
     assert_eq!(charges[0].amount, 100);
     authority.abort();
 }
+
+#[test]
+fn use_beyond_a_reservation_is_paid_off_by_the_next_grants() {
+    let s = settings(0, 0);
+    let d = demand(Limit::UserTokens, 1000);
+    let bucket = Bucket::new(d.key.clone(), d.window_end);
+    let now = Instant::now();
+    bucket.granted(&grant(1, 10, 0, 10, 1000), 10, now);
+    assert_eq!(
+        bucket.take(1000, 6, false, &s, now).0,
+        Take::Taken {
+            amount: 6,
+            epoch: 1
+        }
+    );
+    // The answer used 163 tokens: 4 left absorb some, 153 are owed.
+    bucket.overspent(157, 1);
+    assert_eq!(bucket.take(1000, 1, false, &s, now).0, Take::Short);
+    assert_eq!(bucket.demand(&s).want, 100 + 153, "a chunk plus the debt");
+    bucket.granted(&grant(1, 200, 0, 210, 1000), 253, now);
+    assert_eq!(
+        bucket.take(1000, 1000, false, &s, now).0,
+        Take::Taken {
+            amount: 47,
+            epoch: 1
+        },
+        "what is left after the debt (clamped: the grant was short)"
+    );
+}
