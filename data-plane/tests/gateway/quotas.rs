@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::cp::LeaseMode;
 use crate::support::fixtures::{self, ORG, key, open_key, org_key};
-use crate::support::{Env, PATHS, Reply, chat, chat_stream, eventually};
+use crate::support::{DataPlane, Env, PATHS, Reply, chat, chat_stream, eventually};
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -45,6 +45,10 @@ fn quota_snapshot() -> pb::Snapshot {
         user_quota_policy(
             "thousand-requests",
             json!({"requests": 1000, "window": "daily"}),
+        ),
+        user_quota_policy(
+            "twenty-requests",
+            json!({"requests": 20, "window": "daily"}),
         ),
     ]);
     let mut monthly = fixtures::project("monthly-bot", "Monthly bot", "open-policy", false);
@@ -444,4 +448,82 @@ async fn without_quotas_there_is_no_lease_traffic() {
         assert!(r.lease_requests.is_empty());
         assert!(r.usage.values().all(|u| u.charges.is_empty()));
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_together_admit_exactly_the_quota() {
+    let env = Env::start_serving(
+        quota_snapshot(),
+        &[("DP_NODE_ID", "node-a"), ("DP_QUOTA_OFFLINE_REQUESTS", "0")],
+    )
+    .await;
+    let state_b = tempfile::tempdir().unwrap();
+    let node_b = DataPlane::start(
+        &env.cp.url(),
+        &env.upstream.base_url(),
+        state_b.path(),
+        &[("DP_NODE_ID", "node-b"), ("DP_QUOTA_OFFLINE_REQUESTS", "0")],
+    )
+    .await;
+    node_b.wait_ready().await;
+    let nodes = [env.dp.http(), node_b.http()];
+    let send = |i: usize| {
+        let http = nodes[i % 2].clone();
+        async move {
+            http.chat(
+                PATHS[0],
+                Some(&org_key()),
+                &chat("echo", "hello"),
+                &[
+                    ("x-policy-id", "twenty-requests"),
+                    ("x-policy-user", "frank"),
+                ],
+            )
+            .await
+        }
+    };
+    // A burst on both nodes at once, then one request at a time on each in turn until
+    // both say the window is used up.
+    let burst: Vec<_> = (0..30).map(|i| tokio::spawn(send(i))).collect();
+    let mut admitted = 0;
+    for reply in burst {
+        let reply = reply.await.unwrap();
+        match reply.status {
+            200 => admitted += 1,
+            _ => {
+                assert_quota_429(&reply, "user_quota.requests");
+            }
+        }
+    }
+    assert!(admitted <= 20, "{admitted} admitted in the burst");
+    let mut exhausted_in_a_row = 0;
+    for i in 0..200 {
+        let reply = send(i).await;
+        if reply.status == 200 {
+            admitted += 1;
+            exhausted_in_a_row = 0;
+            continue;
+        }
+        assert_quota_429(&reply, "user_quota.requests");
+        if reply.headers.contains_key("x-should-retry") {
+            exhausted_in_a_row += 1;
+            if exhausted_in_a_row == 2 {
+                break;
+            }
+        } else {
+            // Budget another node still holds: it spends it on its next request.
+            assert_eq!(retry_after(&reply), 1);
+            exhausted_in_a_row = 0;
+        }
+    }
+    assert_eq!(exhausted_in_a_row, 2, "both nodes end up exhausted");
+    assert_eq!(admitted, 20, "the nodes together admit exactly the quota");
+    assert_eq!(env.upstream.count(), 20);
+    let records = usage_of(&env, "frank", 20).await;
+    let by_node = |node: &str| records.iter().filter(|r| r.node_id == node).count();
+    assert_eq!(by_node("node-a") + by_node("node-b"), 20);
+    eventually("the authority counts 20 requests used", || {
+        (env.cp.authority(|a| a.used("user", "frank", "requests")) == 20).then_some(())
+    })
+    .await;
 }
