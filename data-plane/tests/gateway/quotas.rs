@@ -23,6 +23,10 @@ fn monthly_key() -> String {
     key(20)
 }
 
+fn quota_bot_key() -> String {
+    key(21)
+}
+
 /// A policy with only a user quota.
 fn user_quota_policy(id: &str, quota: Value) -> pb::PolicyState {
     let document = json!({
@@ -50,7 +54,30 @@ fn quota_snapshot() -> pb::Snapshot {
             "twenty-requests",
             json!({"requests": 20, "window": "daily"}),
         ),
+        fixtures::policy(
+            "project-quota",
+            fixtures::revision(
+                1,
+                json!({
+                    "policy_id": "project-quota", "name": "Project quota",
+                    "org_controls": {"project_quota": {"requests": 3, "window": "weekly"}},
+                })
+                .to_string(),
+            ),
+            None,
+        ),
     ]);
+    snapshot.projects.push(fixtures::project(
+        "quota-bot",
+        "Quota bot",
+        "project-quota",
+        false,
+    ));
+    snapshot.keys.push(fixtures::api_key(
+        "key-quota-bot",
+        &quota_bot_key(),
+        "quota-bot",
+    ));
     let mut monthly = fixtures::project("monthly-bot", "Monthly bot", "open-policy", false);
     monthly.monthly_request_limit = Some(2);
     monthly.monthly_token_limit = Some(100_000);
@@ -526,4 +553,58 @@ async fn two_nodes_together_admit_exactly_the_quota() {
         (env.cp.authority(|a| a.used("user", "frank", "requests")) == 20).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_quota_is_shared_by_the_projects_users() {
+    let env = Env::start_serving(quota_snapshot(), &[]).await;
+    for user in ["gina", "hal", "gina"] {
+        let reply = env
+            .dp
+            .chat(
+                PATHS[1],
+                Some(&quota_bot_key()),
+                &chat("echo", "hello"),
+                &[("x-policy-user", user)],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let refused = env
+        .dp
+        .chat(
+            PATHS[1],
+            Some(&quota_bot_key()),
+            &chat("echo", "hello"),
+            &[("x-policy-user", "ivy")],
+        )
+        .await;
+    assert_quota_429(&refused, "project_quota.requests");
+    assert_eq!(refused.header("x-should-retry"), "false");
+    let records = eventually("three usage records", || {
+        env.cp.recorded(|r| {
+            let records: Vec<pb::UsageRecord> = r
+                .usage
+                .values()
+                .filter(|u| u.project_id == "quota-bot")
+                .cloned()
+                .collect();
+            (records.len() >= 3).then_some(records)
+        })
+    })
+    .await;
+    for record in records {
+        let [charge] = record.charges.as_slice() else {
+            panic!("one charge: {:?}", record.charges);
+        };
+        let bucket = charge.bucket.as_ref().unwrap();
+        assert_eq!(
+            (
+                bucket.policy_id.as_str(),
+                bucket.subject_kind.as_str(),
+                bucket.subject.as_str()
+            ),
+            ("project-quota", "project", "quota-bot")
+        );
+    }
 }
