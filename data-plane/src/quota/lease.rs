@@ -31,6 +31,8 @@ const IDLE: Duration = Duration::from_secs(10);
 const FORGET: Duration = Duration::from_secs(600);
 /// A lease request unanswered for this long means the stream is stuck: reconnect.
 const STALLED: Duration = Duration::from_secs(10);
+/// How long a stopping node waits for the control plane to take its budget back.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// Lease requests that may wait to be written to the stream.
 const OUTBOUND: usize = 64;
 /// Demands per lease request: a control plane refuses very large requests whole (the
@@ -87,10 +89,7 @@ impl LeaseTask {
         };
         let mut backoff = Backoff::default();
         loop {
-            let outcome = tokio::select! {
-                outcome = self.session(&mut book, &mut backoff) => outcome,
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            };
+            let outcome = self.session(&mut book, &mut backoff, &mut shutdown).await;
             self.quotas.set_down(true);
             match outcome {
                 Ok(()) => return,
@@ -116,8 +115,13 @@ impl LeaseTask {
         }
     }
 
-    /// One stream: `Ok` only when the node is stopping (its ask queue closed).
-    async fn session(&mut self, book: &mut Book, backoff: &mut Backoff) -> Result<(), LeaseError> {
+    /// One stream: `Ok` only when the node is stopping.
+    async fn session(
+        &mut self,
+        book: &mut Book,
+        backoff: &mut Backoff,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), LeaseError> {
         while let Ok(bucket) = self.asks.try_recv() {
             book.queued.push(bucket);
         }
@@ -127,24 +131,30 @@ impl LeaseTask {
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
         grpc::authorize(&mut request, &self.token);
         let mut client = DataPlaneSyncClient::new(self.channel.clone());
-        let mut inbound = client.lease(request).await?.into_inner();
+        let mut inbound = tokio::select! {
+            call = client.lease(request) => call?.into_inner(),
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        };
         self.quotas.set_down(false);
         debug!("quota lease stream open");
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let stopping = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => true,
                 ask = self.asks.recv() => {
                     let Some(bucket) = ask else { return Ok(()) };
                     book.queued.push(bucket);
                     while let Ok(bucket) = self.asks.try_recv() {
                         book.queued.push(bucket);
                     }
+                    false
                 }
                 message = inbound.message() => {
                     let Some(response) = message? else { return Err(LeaseError::Ended) };
                     backoff.reset();
                     self.answer(book, response);
+                    false
                 }
                 _ = tick.tick() => {
                     self.maintain(book);
@@ -153,10 +163,56 @@ impl LeaseTask {
                     {
                         return Err(LeaseError::Stalled(sent));
                     }
+                    false
                 }
+            };
+            if stopping {
+                return self.release(book, &tx, &mut inbound).await;
             }
             self.send(book, &tx)?;
         }
+    }
+
+    /// At shutdown (every request has finished by then): hands the unspent budget of
+    /// every lease back, so other nodes can use it at once instead of after the lease
+    /// expires. Waits for the answers at most [`RELEASE_WAIT`].
+    async fn release(
+        &self,
+        book: &mut Book,
+        tx: &mpsc::Sender<pb::LeaseRequest>,
+        inbound: &mut tonic::Streaming<pb::LeaseResponse>,
+    ) -> Result<(), LeaseError> {
+        let now = Instant::now();
+        book.queued.clear();
+        for bucket in self.quotas.all() {
+            let mut state = bucket.lock();
+            let leased = state.expires_at.is_some_and(|end| now < end);
+            if state.in_flight || !leased || state.available == 0 {
+                continue;
+            }
+            state.give_back = true;
+            state.in_flight = true;
+            drop(state);
+            book.queued.push(bucket);
+        }
+        if book.queued.is_empty() {
+            return Ok(());
+        }
+        let returned = book.queued.len();
+        self.send(book, tx)?;
+        let deadline = tokio::time::sleep(RELEASE_WAIT);
+        tokio::pin!(deadline);
+        while !book.in_flight.is_empty() {
+            tokio::select! {
+                message = inbound.message() => match message? {
+                    Some(response) => self.answer(book, response),
+                    None => break,
+                },
+                () = &mut deadline => break,
+            }
+        }
+        info!(buckets = returned, "quota budget handed back");
+        Ok(())
     }
 
     /// Sends a demand for every queued bucket, [`MAX_DEMANDS`] per request.

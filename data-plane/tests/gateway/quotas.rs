@@ -608,3 +608,40 @@ async fn a_project_quota_is_shared_by_the_projects_users() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_hands_its_unspent_budget_back() {
+    let Env {
+        cp,
+        upstream,
+        dp,
+        state,
+    } = Env::start_serving(quota_snapshot(), &[]).await;
+    let reply = dp
+        .chat(
+            PATHS[0],
+            Some(&org_key()),
+            &chat("echo", "hi"),
+            &[
+                ("x-policy-id", "thousand-requests"),
+                ("x-policy-user", "jo"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    dp.terminate().await;
+    let demands: Vec<pb::LeaseDemand> = cp.recorded(|r| {
+        r.lease_requests
+            .iter()
+            .flat_map(|request| request.demands.clone())
+            .collect()
+    });
+    assert_eq!(demands[0].want, 100, "10 % of the limit");
+    let last = demands.last().unwrap();
+    assert_eq!(
+        (last.want, last.give_back, last.epoch),
+        (0, 99, 1),
+        "everything but the one request spent, under the lease's epoch: {demands:?}"
+    );
+    drop((upstream, state));
+}
