@@ -49,7 +49,8 @@ pub(super) struct State {
     pub ttl: Duration,
     /// Size of the last grant that gave something.
     pub last_grant: u64,
-    /// The last answer granted everything asked: asking again may give more.
+    /// The last answer granted everything asked and left budget free: asking again may
+    /// give more. When false, token reservations are clamped to what is left.
     pub more_possible: bool,
     pub status: Option<Status>,
     /// A lease request for this bucket is queued or awaiting its answer.
@@ -271,7 +272,13 @@ impl Bucket {
         if grant.granted > 0 {
             state.last_grant = grant.granted;
         }
-        state.more_possible = grant.granted >= want;
+        let free = grant.limit.saturating_sub(
+            grant
+                .used
+                .saturating_add(grant.held)
+                .saturating_add(grant.held_by_others),
+        );
+        state.more_possible = grant.granted >= want && free > 0;
         state.status = Some(Status {
             used: grant.used,
             held: grant.held,
