@@ -16,6 +16,8 @@ use super::{BucketKey, Metric, Settings};
 #[derive(Debug)]
 pub struct Bucket {
     pub key: BucketKey,
+    /// The key as the wire names it, built once (charges and demands carry copies).
+    pub proto: pb::QuotaBucket,
     /// End of the window (Unix seconds); the bucket is dropped after it.
     pub window_end: i64,
     state: Mutex<State>,
@@ -88,6 +90,7 @@ const MAX_TTL: Duration = Duration::from_secs(3600);
 impl Bucket {
     pub fn new(key: BucketKey, window_end: i64) -> Bucket {
         Bucket {
+            proto: key.to_proto(),
             key,
             window_end,
             state: Mutex::new(State {
@@ -245,7 +248,7 @@ impl Bucket {
         };
         state.pending_want = 0;
         pb::LeaseDemand {
-            bucket: Some(self.key.to_proto()),
+            bucket: Some(self.proto.clone()),
             limit: state.limit,
             want,
             give_back,

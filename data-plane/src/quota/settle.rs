@@ -97,7 +97,7 @@ impl QuotaGuard {
 
 fn charge(taken: &Taken, amount: u64) -> pb::QuotaCharge {
     pb::QuotaCharge {
-        bucket: Some(taken.bucket.key.to_proto()),
+        bucket: Some(taken.bucket.proto.clone()),
         amount,
         epoch: taken.epoch,
     }
