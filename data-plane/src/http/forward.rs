@@ -163,11 +163,10 @@ fn complete_json(app: &AppState, fwd: &Forward, body: &[u8]) -> Option<(Response
         "policy".to_string(),
         serde_json::to_value(&decision).unwrap_or(Value::Null),
     );
-    let mut record = fwd.facts.usage(usage);
-    record.charges = fwd
+    let charges = fwd
         .quota
         .settle(usage.prompt_tokens.saturating_add(usage.completion_tokens));
-    app.reporter.usage(record);
+    app.reporter.usage(fwd.facts.usage(usage, charges));
     app.reporter.audit(fwd.facts.audit(&decision, &fwd.policy));
     let bytes = serde_json::to_vec(&completion).ok()?;
     Some((json_response(StatusCode::OK, Body::from(bytes)), decision))
@@ -328,16 +327,15 @@ impl Drop for StreamState {
             prompt_tokens: estimate_tokens(self.prompt_bytes),
             completion_tokens: estimate_tokens(self.relay.completion_bytes()),
         });
-        let mut record = self.facts.usage(usage);
         // A stream cut before it finished is charged its whole reservation: what the
         // upstream really produced is unknown (SPEC §4).
-        record.charges = if reported.is_some() || self.relay.finished() {
+        let charges = if reported.is_some() || self.relay.finished() {
             self.quota
                 .settle(usage.prompt_tokens.saturating_add(usage.completion_tokens))
         } else {
             self.quota.settle_reserved()
         };
-        self.app.reporter.usage(record);
+        self.app.reporter.usage(self.facts.usage(usage, charges));
         self.app
             .reporter
             .audit(self.facts.audit(&decision, &self.policy));
