@@ -22,6 +22,12 @@
 #                          as SPEC §12 says; the data plane then spools its audit and
 #                          usage records to disk. keep: leave it running (it ingests every
 #                          record the data plane reports, on the same 2 cores).
+#   BENCH_QUOTAS=0|1       1: the bench policy also sets user_quotas with a user_quota and a
+#                          project_quota far too large to trip (10^12 requests, 10^15
+#                          tokens), so every gateway request is admitted against budget
+#                          leased from the control plane and settled into its usage record
+#                          (SPEC §4). Leases need the control plane, so it is kept running
+#                          (BENCH_CONTROL_PLANE=keep is implied). Default 0 (no quotas).
 #   BENCH_PIN=0|1          1: pin the data plane to CPU 1 and the load generator and fake
 #                          upstream to CPU 0 (taskset); default 0 (no pinning).
 #   BENCH_PROFILE=0|1      1: `perf record --call-graph dwarf` the data plane during the
@@ -48,6 +54,7 @@ connections=${BENCH_CONNECTIONS:-32}
 control_plane_mode=${BENCH_CONTROL_PLANE:-stop}
 pin=${BENCH_PIN:-0}
 profile=${BENCH_PROFILE:-0}
+quotas=${BENCH_QUOTAS:-0}
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 
 say() { echo "bench: $*" >&2; }
@@ -55,6 +62,17 @@ die() {
   say "$*"
   exit 1
 }
+
+case $quotas in
+  0) ;;
+  1)
+    if [ "$control_plane_mode" != keep ]; then
+      say "BENCH_QUOTAS=1: keeping the control plane running (quota leases come from it)"
+      control_plane_mode=keep
+    fi
+    ;;
+  *) die "BENCH_QUOTAS must be 0 or 1, got '$quotas'" ;;
+esac
 
 for tool in curl jq openssl psql; do
   command -v "$tool" >/dev/null || die "$tool is required"
@@ -221,6 +239,14 @@ done
   || die "term generation gave ${#allowlist[@]} allow and ${#denylist[@]} deny terms"
 
 policy_id=bench-policy
+if [ "$quotas" = 1 ]; then
+  # Large enough never to trip during a run: the phases measure admission, not refusals.
+  quota_controls='{user_quotas: true,
+    user_quota: {requests: 1000000000000, tokens: 1000000000000000, window: "daily"},
+    project_quota: {requests: 1000000000000, tokens: 1000000000000000, window: "monthly"}}'
+else
+  quota_controls='{user_quotas: false}'
+fi
 jq -n --arg id "$policy_id" \
   --argjson allow "$(printf '%s\n' "${allowlist[@]}" | jq -R . | jq -s .)" \
   --argjson deny "$(printf '%s\n' "${denylist[@]}" | jq -R . | jq -s .)" '{config: {
@@ -231,8 +257,8 @@ jq -n --arg id "$policy_id" \
         "self-harm/intent", "self-harm/instructions", "sexual/minors", "violence/graphic"],
       response_pattern: "refuse", rewrite_instead_of_refuse: false,
       reason_codes: ["ALLOW", "REFUSE", "REDACT"] },
-    org_controls: { project_keys: true, user_quotas: false, audit_logs: true,
-      data_classification: "confidential" },
+    org_controls: ({ project_keys: true, audit_logs: true,
+      data_classification: "confidential" } + '"$quota_controls"'),
     refusal_replacement: { mode: "refuse", escalation_path: "policy-review@example.com" } }}' \
   >"$out/policy.json"
 api_call POST /config "$out/policy.json" >/dev/null
@@ -450,6 +476,7 @@ echo
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
   "$(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "control plane during measurement: $control_plane_mode;" \
+  "quotas: $([ "$quotas" = 1 ] && echo 'on (user and project quota, leased from the control plane)' || echo off);" \
   "pinning: $([ "$pin" = 1 ] && echo 'data plane and bare hop on CPU 1, loadgen and upstream on CPU 0' || echo none)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "CPU used by other processes per phase (cores of $(nproc)), and the share of time some task waited for a CPU:"

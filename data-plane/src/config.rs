@@ -104,6 +104,25 @@ pub struct Args {
     /// `json` makes every log line a JSON object.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Requests this node admits per quota bucket beyond its leases while the control
+    /// plane is unreachable (SPEC §4); 0 refuses them (fail closed).
+    #[arg(long, env = "DP_QUOTA_OFFLINE_REQUESTS", default_value_t = 0)]
+    pub quota_offline_requests: u64,
+    /// Tokens this node admits per quota bucket beyond its leases while the control
+    /// plane is unreachable; 0 refuses them (fail closed).
+    #[arg(long, env = "DP_QUOTA_OFFLINE_TOKENS", default_value_t = 0)]
+    pub quota_offline_tokens: u64,
+    /// Completion tokens reserved for a request that sets neither `max_completion_tokens`
+    /// nor `max_tokens` (the reservation is clamped to the budget left either way).
+    #[arg(long, env = "DP_QUOTA_DEFAULT_MAX_TOKENS", default_value_t = 1024)]
+    pub quota_default_max_tokens: u64,
+    /// Share of a quota's limit a node asks for at a time, in percent (1-100).
+    #[arg(long, env = "DP_QUOTA_LEASE_PERCENT", default_value_t = 10)]
+    pub quota_lease_percent: u64,
+    /// How long a request waits for the control plane when a quota bucket's lease has run
+    /// out, in milliseconds.
+    #[arg(long, env = "DP_QUOTA_WAIT_MS", default_value_t = 1000)]
+    pub quota_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +180,50 @@ pub enum ModerationConfig {
     },
 }
 
+/// Quota admission (SPEC §4; docs/data-plane.md, "Quotas").
+#[derive(Debug, Clone)]
+pub struct QuotaConfig {
+    pub offline_requests: u64,
+    pub offline_tokens: u64,
+    pub default_max_tokens: u64,
+    /// 1-100.
+    pub lease_percent: u64,
+    pub wait: Duration,
+}
+
+/// Longest `DP_QUOTA_WAIT_MS`: a request should not hang on the control plane longer
+/// than a client would wait for a first byte.
+const MAX_QUOTA_WAIT_MS: u64 = 60_000;
+
+impl QuotaConfig {
+    fn from_args(args: &Args) -> Result<QuotaConfig, ConfigError> {
+        if !(1..=100).contains(&args.quota_lease_percent) {
+            return Err(ConfigError(format!(
+                "DP_QUOTA_LEASE_PERCENT must be between 1 and 100, got {}",
+                args.quota_lease_percent
+            )));
+        }
+        if args.quota_default_max_tokens == 0 {
+            return Err(ConfigError(
+                "DP_QUOTA_DEFAULT_MAX_TOKENS must be a positive number of tokens".into(),
+            ));
+        }
+        if args.quota_wait_ms > MAX_QUOTA_WAIT_MS {
+            return Err(ConfigError(format!(
+                "DP_QUOTA_WAIT_MS must be at most {MAX_QUOTA_WAIT_MS}, got {}",
+                args.quota_wait_ms
+            )));
+        }
+        Ok(QuotaConfig {
+            offline_requests: args.quota_offline_requests,
+            offline_tokens: args.quota_offline_tokens,
+            default_max_tokens: args.quota_default_max_tokens,
+            lease_percent: args.quota_lease_percent,
+            wait: millis("DP_QUOTA_WAIT_MS", args.quota_wait_ms)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SpoolConfig {
     pub max_bytes: u64,
@@ -183,11 +246,13 @@ pub struct Config {
     /// `None` = the control plane's setting.
     pub hard_blocked: Option<CategorySet>,
     pub log_format: LogFormat,
+    pub quota: QuotaConfig,
 }
 
 impl Config {
     /// Checks `args`; the error is one line naming the offending variable.
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let quota = QuotaConfig::from_args(&args)?;
         let control_plane = ControlPlaneConfig {
             url: http_url("DP_CONTROL_PLANE", &args.control_plane)?,
             ca_file: args.control_plane_ca,
@@ -258,6 +323,7 @@ impl Config {
             allowed_models: allowed_models.filter(|set| !set.is_empty()),
             hard_blocked,
             log_format: args.log_format,
+            quota,
         })
     }
 }
@@ -326,6 +392,33 @@ mod tests {
         assert!(err.to_string().contains("\"gore\""), "{err}");
         let err = parse(&["--upstream-timeout-ms", "0"]).unwrap_err();
         assert!(err.to_string().contains("UPSTREAM_TIMEOUT_MS"), "{err}");
+    }
+
+    #[test]
+    fn quota_settings_default_and_are_checked() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.quota.offline_requests, 0);
+        assert_eq!(config.quota.offline_tokens, 0);
+        assert_eq!(config.quota.default_max_tokens, 1024);
+        assert_eq!(config.quota.lease_percent, 10);
+        assert_eq!(config.quota.wait, Duration::from_millis(1000));
+        for (flag, value, var) in [
+            ("--quota-lease-percent", "0", "DP_QUOTA_LEASE_PERCENT"),
+            ("--quota-lease-percent", "101", "DP_QUOTA_LEASE_PERCENT"),
+            (
+                "--quota-default-max-tokens",
+                "0",
+                "DP_QUOTA_DEFAULT_MAX_TOKENS",
+            ),
+            ("--quota-wait-ms", "0", "DP_QUOTA_WAIT_MS"),
+            ("--quota-wait-ms", "60001", "DP_QUOTA_WAIT_MS"),
+        ] {
+            let err = parse(&[flag, value]).unwrap_err();
+            assert!(err.to_string().starts_with(var), "{flag} {value}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+        let err = parse(&["--quota-offline-requests", "-1"]).unwrap_err();
+        assert!(err.to_string().contains("-1"), "{err}");
     }
 
     #[test]

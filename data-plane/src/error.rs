@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
 
+use crate::quota::{Rejection, RejectionReason};
 use crate::upstream::UpstreamError;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,27 @@ pub enum ApiError {
     Upstream(String),
     #[error("the upstream model service did not answer in time")]
     UpstreamTimeout,
+    #[error("{}", quota_message(.0))]
+    QuotaExceeded(Rejection),
+}
+
+/// Names the limit and its figures, never the subject (SPEC §4, §6).
+fn quota_message(rejection: &Rejection) -> String {
+    let limit = rejection.limit.name();
+    let unit = rejection.limit.metric().name();
+    let window = rejection.window.name();
+    match rejection.reason {
+        RejectionReason::Exhausted => format!(
+            "quota exceeded: {limit} allows {} {unit} per {window} window; it resets in {} s",
+            rejection.max, rejection.retry_after
+        ),
+        RejectionReason::HeldElsewhere => format!(
+            "quota {limit} is momentarily taken by in-flight requests on other gateway nodes; retry in a second"
+        ),
+        RejectionReason::Unreachable => format!(
+            "quota {limit} cannot be checked: the quota authority (control plane) is unreachable and this node's offline allowance is used up; retry shortly"
+        ),
+    }
 }
 
 impl ApiError {
@@ -146,6 +168,11 @@ impl ApiError {
                 "upstream_error",
                 "upstream_timeout",
             ),
+            QuotaExceeded(rejection) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                rejection.limit.name(),
+            ),
         }
     }
 
@@ -174,6 +201,29 @@ impl ApiError {
         }})
     }
 
+    /// `Retry-After`, and for a window that will not reopen before it, `x-should-retry:
+    /// false` so SDKs do not retry on their own (OpenAI's clients honour it).
+    pub fn retry_headers(&self, headers: &mut http::HeaderMap) {
+        match self {
+            ApiError::NoSnapshot => {
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("1"),
+                );
+            }
+            ApiError::QuotaExceeded(rejection) => {
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(rejection.retry_after),
+                );
+                if rejection.final_for_window() {
+                    headers.insert("x-should-retry", http::HeaderValue::from_static("false"));
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub fn invalid(param: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::InvalidRequest {
             param,
@@ -195,12 +245,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
-        if matches!(self, ApiError::NoSnapshot) {
-            response.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from_static("1"),
-            );
-        }
+        self.retry_headers(response.headers_mut());
         if matches!(self, ApiError::PayloadTooLarge(_)) {
             // The rest of the oversized body is never read, so the connection cannot carry
             // another request; saying so keeps pooled clients from reusing it.

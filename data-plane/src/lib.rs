@@ -12,7 +12,8 @@
 //! - [`http`]: the request contract; [`upstream`]: the pooled upstream client and the
 //!   streaming relay; [`moderation`]: the providers;
 //! - [`report`]: spool and senders for audit and usage; [`metrics`]; [`grpc`]: the
-//!   control-plane channel.
+//!   control-plane channel;
+//! - [`quota`]: fleet quota admission against budget leased from the control plane.
 
 pub mod config;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod moderation;
+pub mod quota;
 pub mod report;
 pub mod snapshot;
 pub mod state;
@@ -40,6 +42,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::moderation::Moderator;
+use crate::quota::Quotas;
+use crate::quota::lease::LeaseTask;
 use crate::snapshot::sync::{SyncTask, boot_from_cache};
 use crate::state::{AppState, Limits};
 use crate::upstream::Upstream;
@@ -71,6 +75,7 @@ pub async fn run(
         )
     })?;
 
+    let (quotas, quota_asks) = Quotas::new(quota::Settings::from(&config.quota));
     let (end_streams_tx, end_streams) = watch::channel(false);
     let state = Arc::new(AppState {
         snapshot: ArcSwapOption::empty(),
@@ -84,6 +89,8 @@ pub async fn run(
         moderation,
         reporter,
         node_id: Arc::from(config.control_plane.node_id.as_str()),
+        quotas: quotas.clone(),
+        default_max_tokens: config.quota.default_max_tokens,
     });
     boot_from_cache(&state, config.state_dir.clone(), config.hard_blocked).await;
 
@@ -102,6 +109,14 @@ pub async fn run(
         hard_blocked: config.hard_blocked,
     };
     let sync = tokio::spawn(sync.run(stop_rx.clone()));
+    let leases = LeaseTask {
+        quotas,
+        asks: quota_asks,
+        channel: channel.clone(),
+        token: token.clone(),
+        node_id: config.control_plane.node_id.clone(),
+    };
+    let leases = tokio::spawn(leases.run(stop_rx.clone()));
     let audit_sender = tokio::spawn(report::run_sender::<pb::AuditEntry>(
         audit_spool,
         channel.clone(),
@@ -158,7 +173,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = writers.audit.await;
     let _ = writers.usage.await;
-    let _ = tokio::join!(sync, audit_sender, usage_sender);
+    let _ = tokio::join!(sync, leases, audit_sender, usage_sender);
     info!("stopped");
     Ok(())
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use policy_engine::{DecisionKind, ReasonCode};
+
+use crate::quota::Limit;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,6 +44,11 @@ struct DecisionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -79,6 +86,7 @@ pub struct Metrics {
     pub snapshot_nacks: Counter,
     spool_depth: [Gauge; 2],
     spool_dropped: [Counter; 2],
+    quota_rejections: [Counter; Limit::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -165,6 +173,19 @@ impl Metrics {
             "Records dropped because the spool was full or its queue overflowed",
             dropped_family,
         );
+        let rejection_family = Family::<LimitLabels, Counter>::default();
+        let quota_rejections = Limit::ALL.map(|limit| {
+            rejection_family
+                .get_or_create(&LimitLabels {
+                    limit: limit.name(),
+                })
+                .clone()
+        });
+        registry.register(
+            "quota_rejections",
+            "Requests refused with 429 by a quota, by the limit that tripped",
+            rejection_family,
+        );
         Metrics {
             registry,
             decisions,
@@ -177,7 +198,12 @@ impl Metrics {
             snapshot_nacks,
             spool_depth,
             spool_dropped,
+            quota_rejections,
         }
+    }
+
+    pub fn quota_rejected(&self, limit: Limit) {
+        self.quota_rejections[limit.index()].inc();
     }
 
     pub fn decision(&self, decision: DecisionKind, reason: ReasonCode) {
@@ -302,7 +328,16 @@ mod tests {
         metrics.spool_depth(SpoolKind::Usage, 3);
         metrics.snapshot_activated(12, 1);
         metrics.error(401);
+        metrics.quota_rejected(Limit::ProjectTokens);
         let text = metrics.render();
+        assert!(
+            text.contains(r#"dp_quota_rejections_total{limit="project_quota.tokens"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"dp_quota_rejections_total{limit="user_quota.requests"} 0"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"dp_requests_total{decision="refuse",reason_code="REFUSE"} 1"#),
             "{text}"

@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::metrics::Metrics;
 use crate::moderation::Moderator;
+use crate::quota::Quotas;
 use crate::report::Reporter;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
@@ -35,6 +36,9 @@ pub struct AppState {
     pub moderation: Moderator,
     pub reporter: Reporter,
     pub node_id: Arc<str>,
+    pub quotas: Arc<Quotas>,
+    /// Completion tokens reserved when a request names no maximum.
+    pub default_max_tokens: u64,
 }
 
 impl AppState {

@@ -22,6 +22,7 @@ use tracing::{Instrument, field, info_span};
 use super::RequestId;
 use super::auth::{authenticate, resolve};
 use super::forward::{Forward, forward};
+use super::quota;
 use super::record::Facts;
 use super::request::{self, ChatRequest};
 use super::respond::{blocked_response, instruction};
@@ -213,6 +214,22 @@ async fn handle(
         modified = true;
     }
     let prompt_bytes = request::prompt_bytes(&body);
+    // Quotas count forwarded requests only, admitted before the upstream call (SPEC §4).
+    let project = scope.project.map(|p| &**p);
+    let quota = match quota::admit(
+        app,
+        &deciding,
+        project,
+        &facts,
+        &body,
+        prompt_bytes,
+        &decision,
+    )
+    .await
+    {
+        Ok(quota) => quota,
+        Err(refused) => return Ok(refused),
+    };
     let upstream_body = if modified {
         Bytes::from(serde_json::to_vec(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?)
     } else {
@@ -231,6 +248,7 @@ async fn handle(
             request_id,
             prompt_bytes,
             started,
+            quota,
         },
     )
     .await)

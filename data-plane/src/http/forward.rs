@@ -29,6 +29,7 @@ use tracing::{Instrument as _, Span, debug, field, warn};
 use super::record::{Facts, estimate_tokens};
 use super::respond::{decision_headers, json_response, sse_response};
 use crate::error::ApiError;
+use crate::quota::QuotaGuard;
 use crate::state::AppState;
 use crate::trace_span;
 use crate::upstream::relay::{Relay, Usage};
@@ -49,6 +50,8 @@ pub struct Forward {
     pub prompt_bytes: usize,
     /// When the request arrived, for the overhead histogram.
     pub started: Instant,
+    /// Its quota reservations, settled when the answer ends (SPEC §4).
+    pub quota: QuotaGuard,
 }
 
 impl Forward {
@@ -116,7 +119,8 @@ pub async fn forward(app: &Arc<AppState>, fwd: Forward) -> Response {
         );
     } else {
         // The upstream's own answer to a bad request (unknown model, context too long,
-        // rate limit), passed through with its status.
+        // rate limit), passed through with its status. It consumed no quota.
+        fwd.quota.refund();
         app.reporter
             .audit(fwd.facts.audit(&fwd.decision, &fwd.policy));
         let mut response = with_policy(status, &body, &fwd.decision);
@@ -174,7 +178,10 @@ fn complete_json(app: &AppState, fwd: &Forward, body: &[u8]) -> Option<(Response
         "policy".to_string(),
         serde_json::to_value(&decision).unwrap_or(Value::Null),
     );
-    app.reporter.usage(fwd.facts.usage(usage));
+    let charges = fwd
+        .quota
+        .settle(usage.prompt_tokens.saturating_add(usage.completion_tokens));
+    app.reporter.usage(fwd.facts.usage(usage, charges));
     app.reporter.audit(fwd.facts.audit(&decision, &fwd.policy));
     let bytes = serde_json::to_vec(&completion).ok()?;
     Some((json_response(StatusCode::OK, Body::from(bytes)), decision))
@@ -198,6 +205,7 @@ fn with_policy(status: StatusCode, body: &Bytes, decision: &Decision) -> Respons
 /// 502/504 after a decision: OpenAI error body plus the `policy` record and headers.
 fn upstream_failed(app: &AppState, fwd: &Forward, error: UpstreamError) -> Response {
     warn!(request_id = %fwd.facts.request_id, %error, "upstream call failed");
+    fwd.quota.refund();
     app.reporter
         .audit(fwd.facts.audit(&fwd.decision, &fwd.policy));
     let error = ApiError::from(error);
@@ -234,6 +242,7 @@ fn stream_response(app: &Arc<AppState>, fwd: Forward, body: Incoming) -> Respons
         } else {
             Span::none()
         },
+        quota: fwd.quota,
     };
     let stream = futures::stream::unfold(state, |mut state| async move {
         let redaction = state.redaction.clone();
@@ -257,6 +266,7 @@ struct StreamState {
     policy: Arc<CompiledPolicy>,
     prompt_bytes: usize,
     redaction: Span,
+    quota: QuotaGuard,
 }
 
 impl StreamState {
@@ -335,11 +345,20 @@ impl Drop for StreamState {
     /// stream carried none, e.g. when it was cut).
     fn drop(&mut self) {
         let decision = self.relay.decision();
-        let usage = self.relay.usage().unwrap_or(Usage {
+        let reported = self.relay.usage();
+        let usage = reported.unwrap_or(Usage {
             prompt_tokens: estimate_tokens(self.prompt_bytes),
             completion_tokens: estimate_tokens(self.relay.completion_bytes()),
         });
-        self.app.reporter.usage(self.facts.usage(usage));
+        // A stream cut before it finished is charged its whole reservation: what the
+        // upstream really produced is unknown (SPEC §4).
+        let charges = if reported.is_some() || self.relay.finished() {
+            self.quota
+                .settle(usage.prompt_tokens.saturating_add(usage.completion_tokens))
+        } else {
+            self.quota.settle_reserved()
+        };
+        self.app.reporter.usage(self.facts.usage(usage, charges));
         self.app
             .reporter
             .audit(self.facts.audit(&decision, &self.policy));

@@ -6,6 +6,7 @@
 mod auth;
 mod chat;
 mod forward;
+pub mod quota;
 pub mod record;
 pub mod request;
 mod respond;

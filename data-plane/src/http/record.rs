@@ -65,8 +65,9 @@ impl Facts {
         }
     }
 
-    /// The usage record of one forwarded request.
-    pub fn usage(&self, usage: Usage) -> pb::UsageRecord {
+    /// The usage record of one forwarded request, with what its settlement charged to
+    /// each quota bucket (SPEC §4).
+    pub fn usage(&self, usage: Usage, charges: Vec<pb::QuotaCharge>) -> pb::UsageRecord {
         pb::UsageRecord {
             id: uuid::Uuid::now_v7().to_string(),
             created_at_unix_ms: now_ms(),
@@ -79,7 +80,7 @@ impl Facts {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             quota_subject: self.quota_subject().to_string(),
-            charges: Vec::new(),
+            charges,
         }
     }
 }

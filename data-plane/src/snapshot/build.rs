@@ -158,6 +158,8 @@ pub fn build(
                 .as_deref()
                 .filter(|id| !id.is_empty())
                 .map(Arc::from),
+            monthly_request_limit: project.monthly_request_limit,
+            monthly_token_limit: project.monthly_token_limit,
         };
         let org = orgs.entry(project.org.as_str().into()).or_default();
         if org

@@ -40,6 +40,9 @@ pub struct ProjectEntry {
     pub name: Arc<str>,
     pub suspended: bool,
     pub default_policy_id: Option<Arc<str>>,
+    /// The project record's own limits (SPEC §4, §5), across every policy.
+    pub monthly_request_limit: Option<u64>,
+    pub monthly_token_limit: Option<u64>,
 }
 
 /// A policy's compiled stable revision and, during a rollout, its candidate.

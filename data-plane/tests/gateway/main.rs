@@ -7,6 +7,7 @@
 mod decisions;
 mod errors;
 mod privacy;
+mod quotas;
 mod reporting;
 mod snapshots;
 mod streaming;

@@ -61,6 +61,11 @@ impl DataPlane {
             .env("UPSTREAM_API_KEY", "sk-upstream-test")
             .env("UPSTREAM_TIMEOUT_MS", "1000")
             .env("MODERATION_PROVIDER", "builtin")
+            // Tests of other behaviour take the control plane down with quota'd policies:
+            // a generous offline allowance keeps quotas out of their way. The quota tests
+            // set their own.
+            .env("DP_QUOTA_OFFLINE_REQUESTS", "1000000")
+            .env("DP_QUOTA_OFFLINE_TOKENS", "1000000000")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())

@@ -32,7 +32,7 @@ pub fn org_key() -> String {
     key(5)
 }
 
-fn revision(revision: u64, document: impl Into<String>) -> pb::PolicyRevision {
+pub fn revision(revision: u64, document: impl Into<String>) -> pb::PolicyRevision {
     pb::PolicyRevision {
         revision,
         document_json: document.into(),
@@ -56,7 +56,7 @@ fn pattern_policy(id: &str, pattern: &str) -> Value {
     })
 }
 
-fn project(id: &str, name: &str, policy: &str, suspended: bool) -> pb::Project {
+pub fn project(id: &str, name: &str, policy: &str, suspended: bool) -> pb::Project {
     pb::Project {
         org: ORG.into(),
         id: id.into(),
@@ -68,7 +68,7 @@ fn project(id: &str, name: &str, policy: &str, suspended: bool) -> pb::Project {
     }
 }
 
-fn api_key(id: &str, raw: &str, project: &str) -> pb::ApiKey {
+pub fn api_key(id: &str, raw: &str, project: &str) -> pb::ApiKey {
     pb::ApiKey {
         org: ORG.into(),
         key_id: id.into(),
@@ -78,7 +78,7 @@ fn api_key(id: &str, raw: &str, project: &str) -> pb::ApiKey {
     }
 }
 
-fn policy(
+pub fn policy(
     id: &str,
     stable: pb::PolicyRevision,
     candidate: Option<pb::PolicyRevision>,

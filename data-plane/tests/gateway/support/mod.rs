@@ -43,7 +43,15 @@ impl Env {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> Env {
-        let cp = FakeCp::start(Some(fixtures::snapshot(1))).await;
+        Env::start_serving(fixtures::snapshot(1), extra).await
+    }
+
+    /// A node on `snapshot` instead of the standard one.
+    pub async fn start_serving(
+        snapshot: policy_proto::v1::Snapshot,
+        extra: &[(&str, &str)],
+    ) -> Env {
+        let cp = FakeCp::start(Some(snapshot)).await;
         let upstream = FakeUpstream::start().await;
         let state = tempfile::tempdir().unwrap();
         let dp = DataPlane::start(&cp.url(), &upstream.base_url(), state.path(), extra).await;
