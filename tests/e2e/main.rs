@@ -21,4 +21,5 @@ mod rollout_safety;
 mod rollouts;
 mod sdk;
 mod stale_nodes;
+mod quotas;
 mod usage;
