@@ -44,11 +44,7 @@ fn user_quota(requests: Option<u64>, tokens: Option<u64>) -> Value {
 async fn seed(stack: &Stack, policy: &Value) -> String {
     stack.api.save_policy(policy).await;
     stack.api.create_project(PROJECT, POLICY).await;
-    stack
-        .api
-        .create_project_key(PROJECT, "quota key")
-        .await
-        .raw
+    stack.api.create_project_key(PROJECT, "quota key").await.raw
 }
 
 fn as_user(user: &str, mut body: Value) -> Value {
@@ -131,7 +127,14 @@ async fn racing_data_planes_admit_exactly_the_quota() {
     let nodes: Vec<Http> = stack.dps.iter().map(|dp| dp.http()).collect();
 
     // Three times the quota at once, half through each data plane.
-    let replies = race(&nodes, &key, "racer", 3 * N as usize, &chat("echo", "hello")).await;
+    let replies = race(
+        &nodes,
+        &key,
+        "racer",
+        3 * N as usize,
+        &chat("echo", "hello"),
+    )
+    .await;
     assert_eq!(count(&replies, 200), N as usize, "admitted");
     assert_eq!(count(&replies, 429), 2 * N as usize, "refused");
     for reply in replies.iter().filter(|r| r.status == 429) {
@@ -140,13 +143,23 @@ async fn racing_data_planes_admit_exactly_the_quota() {
     // Nothing more once the quota is spent, on either node.
     for node in &nodes {
         let reply = node
-            .chat(PATHS[0], Some(&key), &as_user("racer", chat("echo", "x")), &[])
+            .chat(
+                PATHS[0],
+                Some(&key),
+                &as_user("racer", chat("echo", "x")),
+                &[],
+            )
             .await;
         assert_error(&reply, 429, "user_quota.requests");
     }
     // Another user has a bucket of their own.
     let reply = nodes[1]
-        .chat(PATHS[0], Some(&key), &as_user("other", chat("echo", "x")), &[])
+        .chat(
+            PATHS[0],
+            Some(&key),
+            &as_user("other", chat("echo", "x")),
+            &[],
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 
@@ -226,12 +239,18 @@ async fn a_spent_quota_answers_429_with_the_limit_retry_after_and_no_retry() {
     let stack = Stack::start(StackOptions {
         data_planes: 1,
         ..StackOptions::default()
-    }).await;
+    })
+    .await;
     let key = seed(&stack, &user_quota(Some(2), None)).await;
     let node = stack.dps[0].http();
     for _ in 0..2 {
         let reply = node
-            .chat(PATHS[0], Some(&key), &as_user("bob", chat("echo", "hi")), &[])
+            .chat(
+                PATHS[0],
+                Some(&key),
+                &as_user("bob", chat("echo", "hi")),
+                &[],
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
@@ -252,7 +271,11 @@ async fn a_spent_quota_answers_429_with_the_limit_retry_after_and_no_retry() {
         // It reached a decision, so it says which.
         assert_eq!(reply.header("x-policy-decision"), "allow");
         assert_eq!(reply.json()["policy"]["policy_id"], POLICY);
-        assert_eq!(stack.upstream.count(), before, "a refused request went upstream");
+        assert_eq!(
+            stack.upstream.count(),
+            before,
+            "a refused request went upstream"
+        );
     }
 
     // The project record's monthly limit trips as project.monthly_request_limit, with
@@ -263,7 +286,12 @@ async fn a_spent_quota_answers_429_with_the_limit_retry_after_and_no_retry() {
         .await;
     let reply = eventually("the project limit is enforced", || async {
         let reply = node
-            .chat(PATHS[0], Some(&key), &as_user("carol", chat("echo", "hi")), &[])
+            .chat(
+                PATHS[0],
+                Some(&key),
+                &as_user("carol", chat("echo", "hi")),
+                &[],
+            )
             .await;
         (reply.status == 429).then_some(reply)
     })
@@ -295,13 +323,23 @@ async fn with_no_offline_allowance_a_control_plane_outage_refuses_over_quota_tra
     for node in &nodes {
         for user in ["dave", "a-new-user"] {
             let reply = node
-                .chat(PATHS[0], Some(&key), &as_user(user, chat("echo", "hi")), &[])
+                .chat(
+                    PATHS[0],
+                    Some(&key),
+                    &as_user(user, chat("echo", "hi")),
+                    &[],
+                )
                 .await;
             assert_error(&reply, 429, "user_quota.requests");
         }
         // Traffic without a quota is not affected.
         let reply = node
-            .chat(PATHS[0], Some(stack.key("open-bot")), &chat("echo", "hi"), &[])
+            .chat(
+                PATHS[0],
+                Some(stack.key("open-bot")),
+                &chat("echo", "hi"),
+                &[],
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
@@ -327,7 +365,12 @@ async fn an_offline_allowance_admits_at_most_that_many_per_node() {
         let mut admitted = 0;
         for _ in 0..3 * ALLOWANCE {
             let reply = node
-                .chat(PATHS[0], Some(&key), &as_user("erin", chat("echo", "hi")), &[])
+                .chat(
+                    PATHS[0],
+                    Some(&key),
+                    &as_user("erin", chat("echo", "hi")),
+                    &[],
+                )
                 .await;
             match reply.status {
                 200 => admitted += 1,
@@ -336,7 +379,12 @@ async fn an_offline_allowance_admits_at_most_that_many_per_node() {
                 }
             }
         }
-        assert_eq!(admitted, ALLOWANCE, "admitted on {} while offline", node.base());
+        assert_eq!(
+            admitted,
+            ALLOWANCE,
+            "admitted on {} while offline",
+            node.base()
+        );
     }
 
     // Back online, the overspend is reported and counted: 4 + ALLOWANCE per node.
@@ -364,7 +412,12 @@ async fn usage_survives_a_policy_save_and_a_control_plane_restart() {
             let mut statuses = Vec::new();
             for i in 0..n {
                 let reply = nodes[i % 2]
-                    .chat(PATHS[0], Some(&key), &as_user("frank", chat("echo", "hi")), &[])
+                    .chat(
+                        PATHS[0],
+                        Some(&key),
+                        &as_user("frank", chat("echo", "hi")),
+                        &[],
+                    )
                     .await;
                 statuses.push(reply.status);
             }
@@ -385,6 +438,7 @@ async fn usage_survives_a_policy_save_and_a_control_plane_restart() {
         eventually("the new revision is enforced", || {
             probes += 1;
             let body = as_user(&format!("probe-{probes}"), chat("echo", "hi"));
+            let key = key.clone();
             async move {
                 let reply = node.chat(PATHS[0], Some(&key), &body, &[]).await;
                 (reply.header("x-policy-revision") == revision.to_string()).then_some(())
@@ -393,7 +447,12 @@ async fn usage_survives_a_policy_save_and_a_control_plane_restart() {
         .await;
     }
     let reply = nodes[0]
-        .chat(PATHS[0], Some(&key), &as_user("frank", chat("echo", "hi")), &[])
+        .chat(
+            PATHS[0],
+            Some(&key),
+            &as_user("frank", chat("echo", "hi")),
+            &[],
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("x-policy-revision"), revision.to_string());
@@ -418,7 +477,8 @@ async fn streamed_and_plain_answers_are_charged_their_upstream_usage() {
     let stack = Stack::start(StackOptions {
         data_planes: 1,
         ..StackOptions::default()
-    }).await;
+    })
+    .await;
     let key = seed(&stack, &user_quota(Some(100), Some(100_000))).await;
     let node = stack.dps[0].http();
     for body in [chat("echo", "hi"), chat_stream("echo", "hi")] {
