@@ -1,4 +1,4 @@
-//! End-to-end tests of Policy Gateway (issue 4): the real control plane on real Postgres,
+//! End-to-end tests of Policy Gateway: the real control plane on real Postgres,
 //! two real data planes, and a fake OpenAI-compatible upstream, talking over the wire.
 //!
 //! Needs `DATABASE_URL` (a server where tests may create databases) and the two binaries
@@ -18,6 +18,7 @@ mod payload_too_large;
 mod privacy;
 mod propagation;
 mod quickstart;
+mod quotas;
 mod redaction;
 mod replicas;
 mod restarts;
