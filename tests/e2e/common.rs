@@ -1,6 +1,6 @@
 //! Assertions shared by the tests.
 
-use e2e_tests::{Http, Reply};
+use e2e_tests::{Http, Reply, StackOptions};
 use serde_json::{Value, json};
 
 /// A 200 with a decision: headers and the `policy` record agree, the revision is the one
@@ -112,4 +112,13 @@ pub async fn spool_depth(http: &Http, kind: &str) -> u64 {
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {prefix} in the metrics:\n{metrics}"))
+}
+
+/// The seed policy has a user quota, and data planes fail closed on quotas while the
+/// control plane is down unless they have an offline allowance (SPEC §4, docs/quotas.md);
+/// tests about what else keeps working during an outage give them one.
+pub fn offline_allowance(options: StackOptions) -> StackOptions {
+    options
+        .dp_env("DP_QUOTA_OFFLINE_REQUESTS", "100000")
+        .dp_env("DP_QUOTA_OFFLINE_TOKENS", "100000000")
 }

@@ -11,7 +11,7 @@ use e2e_tests::{Http, PATHS, Stack, StackOptions, chat, chat_stream, eventually}
 use regex::Regex;
 use serde_json::json;
 
-use crate::common::spool_depth;
+use crate::common::{offline_allowance, spool_depth};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markers_and_raw_keys_appear_in_no_table_log_or_state_file() {
@@ -20,7 +20,7 @@ async fn markers_and_raw_keys_appear_in_no_table_log_or_state_file() {
     let completion_marker = format!("CMPLMARK{}", &unique[12..24]);
     let mut stack = Stack::start(StackOptions {
         completion_marker: completion_marker.clone(),
-        ..StackOptions::default()
+        ..offline_allowance(StackOptions::default())
             .cp_env("POLICY_HISTORY_LIMIT", "100000")
             .cp_env("RUST_LOG", "debug")
             .dp_env("RUST_LOG", "debug")

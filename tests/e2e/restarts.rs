@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use e2e_tests::{Http, PATHS, Stack, StackOptions, chat, chat_stream, eventually};
 
-use crate::common::{assert_decided, assert_error, spool_depth};
+use crate::common::{assert_decided, assert_error, offline_allowance, spool_depth};
 
 /// One request of the traffic: its id, and whether it went upstream.
 struct Sent {
@@ -20,8 +20,10 @@ struct Sent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_control_plane_crash_under_traffic_loses_and_duplicates_no_audit_entry() {
     // History pruning would hide entries: keep them all.
-    let mut stack =
-        Stack::start(StackOptions::default().cp_env("POLICY_HISTORY_LIMIT", "100000")).await;
+    let mut stack = Stack::start(
+        offline_allowance(StackOptions::default()).cp_env("POLICY_HISTORY_LIMIT", "100000"),
+    )
+    .await;
     let nodes: Vec<Http> = stack.dps.iter().map(|dp| dp.http()).collect();
     let support = stack.key("support-bot").to_owned();
     let refuse = stack.key("refuse-bot").to_owned();
@@ -133,7 +135,7 @@ async fn a_control_plane_crash_under_traffic_loses_and_duplicates_no_audit_entry
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_plane_restarted_while_the_control_plane_is_down_serves_from_its_cache() {
-    let mut stack = Stack::start(StackOptions::default()).await;
+    let mut stack = Stack::start(offline_allowance(StackOptions::default())).await;
     let revoked = stack.api.create_project_key("support-bot", "revoked").await;
     stack.api.revoke_key(&revoked).await;
     let allowed = chat("echo", "What is your refund policy?");
