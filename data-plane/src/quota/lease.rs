@@ -31,6 +31,9 @@ const IDLE: Duration = Duration::from_secs(10);
 const FORGET: Duration = Duration::from_secs(600);
 /// A lease request unanswered for this long means the stream is stuck: reconnect.
 const STALLED: Duration = Duration::from_secs(10);
+/// While reconnecting, the longest a request that needs budget makes the next attempt
+/// wait: a busy node probes a down control plane at most this often.
+const RETRY_WHEN_ASKED: Duration = Duration::from_millis(250);
 /// How long a stopping node waits for the control plane to take its budget back.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// Lease requests that may wait to be written to the stream.
@@ -108,9 +111,25 @@ impl LeaseTask {
                 delay_ms = delay.as_millis() as u64,
                 "reconnecting the quota lease stream"
             );
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+            let wake = tokio::time::Instant::now() + delay;
+            let asked = tokio::select! {
+                () = tokio::time::sleep_until(wake) => false,
+                ask = self.asks.recv() => {
+                    let Some(bucket) = ask else { return };
+                    book.queued.push(bucket);
+                    true
+                }
                 _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            if asked {
+                // A request is refused for want of budget: try again soon rather than
+                // after the whole (growing) backoff, so a control plane that is back is
+                // found within RETRY_WHEN_ASKED.
+                let sooner = wake.min(tokio::time::Instant::now() + RETRY_WHEN_ASKED);
+                tokio::select! {
+                    () = tokio::time::sleep_until(sooner) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
             }
         }
     }
