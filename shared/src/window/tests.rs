@@ -66,11 +66,32 @@ fn monthly_window_handles_year_end_and_leap_years() {
         .bounds(ts(datetime!(2027-02-10 12:00)))
         .unwrap();
     assert_eq!(feb.end - feb.start, 28 * 86_400);
-    // 2100 is not a leap year.
+    // 2100 is not a leap year; 2000 was (divisible by 400).
     let feb_2100 = Window::Monthly
         .bounds(ts(datetime!(2100-02-10 00:00)))
         .unwrap();
     assert_eq!(feb_2100.end - feb_2100.start, 28 * 86_400);
+    let feb_2000 = Window::Monthly
+        .bounds(ts(datetime!(2000-02-29 23:59:59)))
+        .unwrap();
+    assert_eq!(feb_2000.end, ts(datetime!(2000-03-01 00:00)));
+    assert_eq!(feb_2000.end - feb_2000.start, 29 * 86_400);
+}
+
+#[test]
+fn every_window_resets_at_the_year_end() {
+    let last_second = ts(datetime!(2026-12-31 23:59:59));
+    let new_year = ts(datetime!(2027-01-01 00:00));
+    // The daily and monthly windows end at midnight; the ISO week runs on to Monday.
+    for window in [Window::Daily, Window::Monthly] {
+        assert_eq!(window.bounds(last_second).unwrap().end, new_year);
+        assert_eq!(window.seconds_until_reset(last_second).unwrap(), 1);
+        assert_eq!(window.bounds(new_year).unwrap().start, new_year);
+    }
+    assert_eq!(
+        Window::Weekly.seconds_until_reset(last_second).unwrap(),
+        3 * 86_400 + 1
+    );
 }
 
 #[test]
