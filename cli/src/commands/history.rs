@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use super::table::aligned;
 use crate::client::{Client, Connection};
 
 #[derive(clap::Args)]
@@ -111,23 +112,7 @@ fn table(entries: &[Value]) -> String {
         })
         .collect();
     let header = ["CREATED_AT", "TYPE", "POLICY", "WHAT"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    aligned(&header, &rows)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod pull;
 pub mod redact;
 pub mod rollout;
 pub mod simulate;
+mod table;
 pub mod test;
 pub mod usage;
 pub mod validate;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use super::table::aligned;
 use crate::client::{Client, Connection};
 
 #[derive(clap::Args)]
@@ -111,29 +112,9 @@ fn render(usage: &Value) -> String {
         "RESETS_AT",
     ]
     .map(str::to_owned);
-    out.push_str(&table(&header, &rows));
+    out.push_str(&aligned(&header, &rows));
     if usage.get("users_truncated") == Some(&Value::Bool(true)) {
         out.push_str("(more user subjects than shown; narrow with --subject)\n");
-    }
-    out
-}
-
-fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(header).chain(rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }
