@@ -8,67 +8,12 @@
 use std::cmp::Ordering;
 
 use policy_engine::Window;
+pub use policy_engine::bucket::{Metric, SubjectKind};
 use policy_proto::v1::QuotaBucket;
 use time::OffsetDateTime;
 
 /// Longest identifier (org, policy id, subject) a bucket may carry.
 const MAX_ID_BYTES: usize = 512;
-
-/// Whose use a counter counts (SPEC §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SubjectKind {
-    /// A policy's `user_quota`; the subject is the quota subject.
-    User,
-    /// A policy's `project_quota`; the subject is the project id.
-    Project,
-    /// The project record's monthly limits (every policy); the subject is the project id.
-    ProjectRecord,
-}
-
-impl SubjectKind {
-    pub const NAMES: &'static str = "user, project, project_record";
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Project => "project",
-            Self::ProjectRecord => "project_record",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "user" => Some(Self::User),
-            "project" => Some(Self::Project),
-            "project_record" => Some(Self::ProjectRecord),
-            _ => None,
-        }
-    }
-}
-
-/// What a counter counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Metric {
-    Requests,
-    Tokens,
-}
-
-impl Metric {
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Requests => "requests",
-            Self::Tokens => "tokens",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "requests" => Some(Self::Requests),
-            "tokens" => Some(Self::Tokens),
-            _ => None,
-        }
-    }
-}
 
 /// A checked bucket. Ordered by its database key, so that every transaction touching
 /// several buckets locks their counter rows in one global order (no deadlocks between
@@ -97,7 +42,7 @@ pub enum InvalidBucket {
     TooLong(&'static str),
     #[error("bucket.subject_kind {0:?} is not one of {names}", names = SubjectKind::NAMES)]
     SubjectKind(String),
-    #[error("bucket.metric {0:?} is not one of requests, tokens")]
+    #[error("bucket.metric {0:?} is not one of {names}", names = Metric::NAMES)]
     Metric(String),
     #[error("bucket.window {0:?} is not one of daily, weekly, monthly")]
     Window(String),

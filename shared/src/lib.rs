@@ -8,6 +8,7 @@
 //! [`CompiledPolicy::compile`] (one automaton per revision, built once) → per request,
 //! [`PolicyRevisions::evaluate`] (rollout arm, then the decision table) → [`Decision`].
 
+pub mod bucket;
 pub mod category;
 pub mod chat;
 pub mod compile;

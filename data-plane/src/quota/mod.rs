@@ -25,6 +25,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use policy_engine::Window;
+pub use policy_engine::bucket::{Metric, SubjectKind};
 use policy_proto::v1 as pb;
 use tokio::sync::mpsc;
 
@@ -86,38 +87,6 @@ impl Limit {
 
     pub fn index(self) -> usize {
         Limit::ALL.iter().position(|l| *l == self).unwrap_or(0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    Requests,
-    Tokens,
-}
-
-impl Metric {
-    pub const fn name(self) -> &'static str {
-        match self {
-            Metric::Requests => "requests",
-            Metric::Tokens => "tokens",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SubjectKind {
-    User,
-    Project,
-    ProjectRecord,
-}
-
-impl SubjectKind {
-    pub const fn name(self) -> &'static str {
-        match self {
-            SubjectKind::User => "user",
-            SubjectKind::Project => "project",
-            SubjectKind::ProjectRecord => "project_record",
-        }
     }
 }
 
