@@ -71,13 +71,16 @@ impl Hasher for DigestPrefixHasher {
         self.0
     }
 
+    /// The digest's first eight bytes (an array's length prefix comes through
+    /// `write_usize` and is ignored: it is always 32).
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-        }
+        let mut word = [0u8; 8];
+        let len = bytes.len().min(8);
+        word[..len].copy_from_slice(&bytes[..len]);
+        self.0 = u64::from_le_bytes(word);
     }
+
+    fn write_usize(&mut self, _length_prefix: usize) {}
 }
 
 type KeyIndex = HashMap<[u8; 32], KeyEntry, BuildHasherDefault<DigestPrefixHasher>>;

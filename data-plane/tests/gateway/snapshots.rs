@@ -1,5 +1,7 @@
 //! Snapshot swaps, NACKs, and serving from the disk cache (SPEC §0, §8).
 
+use policy_engine::keys::hash_key;
+
 use crate::support::fixtures::{self, support_key};
 use crate::support::{DataPlane, Env, PATHS, chat, eventually};
 
@@ -117,4 +119,37 @@ async fn a_restarted_node_serves_its_cached_snapshot_while_the_cp_is_down() {
         })
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_grpcs_default_message_limit_is_applied() {
+    let env = Env::start().await;
+    eventually("version 1 is acked", || {
+        env.cp.recorded(|r| r.acks.contains(&1).then_some(()))
+    })
+    .await;
+    // 40,000 extra keys encode to well over tonic's default 4 MiB decoding limit; a
+    // fleet's snapshot at the SPEC §12 scale (100,000 keys) is about 12 MiB.
+    let mut big = fixtures::snapshot(2);
+    let template = big.keys[0].clone();
+    for n in 0..40_000u32 {
+        let mut key = template.clone();
+        key.key_id = format!("bulk-key-{n:05}-{}", "x".repeat(24));
+        key.label = format!("bulk key number {n} for the size test");
+        // Real digests, as the control plane sends them.
+        key.key_hash = hash_key(&format!("ak_bulk_{n}")).to_vec();
+        big.keys.push(key);
+    }
+    assert!(prost::Message::encoded_len(&big) > 4 * 1024 * 1024);
+    env.cp.publish(big);
+    eventually("version 2 is acked", || {
+        env.cp.recorded(|r| r.acks.contains(&2).then_some(()))
+    })
+    .await;
+    let body = chat("echo", "refund policy");
+    let reply = env
+        .dp
+        .chat(PATHS[0], Some(&support_key()), &body, &[])
+        .await;
+    assert_eq!(reply.status, 200);
 }
