@@ -105,10 +105,7 @@ pub fn demands(
     if controls.user_quotas
         && let Some(user_quota) = &controls.user_quota
     {
-        let subject = match &facts.user {
-            Some(user) => Arc::from(user.as_str()),
-            None => facts.key_id.clone(),
-        };
+        let subject = Arc::from(facts.quota_subject());
         quota(
             user_quota,
             &subject,
