@@ -11,7 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::str::FromStr as _;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -21,15 +22,13 @@ use policy_proto::v1::data_plane_sync_client::DataPlaneSyncClient;
 use policy_proto::v1::{
     Hello, ProtocolVersion, SubscribeRequest, subscribe_request, subscribe_response,
 };
-use sqlx::Executor as _;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use support::{TOKEN, env_usize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
-use uuid::Uuid;
 
-const TOKEN: &str = "bench-node-token";
 const ROUNDS: usize = 5;
 
 /// The SPEC §1 example policy, as saved documents look.
@@ -50,40 +49,8 @@ const DOCUMENT: &str = r#"{"policy_id": "policy-gateway", "name": "Support Polic
   "rollback_decisions": ["refuse", "escalate"]},
  "refusal_replacement": {"mode": "rewrite", "escalation_path": "policy-review@example.com"}}"#;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let admin_options = PgConnectOptions::from_str(&url)?;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(admin_options.clone())
-        .await
-        .context("connect to DATABASE_URL")?;
-    // Identifiers cannot be bind parameters; the name is generated here from [a-z0-9_] only.
-    let name = format!("pg_snapshot_bench_{}", Uuid::new_v4().simple());
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let outcome = bench(admin_options.clone().database(&name)).await;
-    admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await?;
-    admin.close().await;
-    outcome
+    support::with_scratch_database("pg_snapshot_bench", bench)
 }
 
 async fn bench(options: PgConnectOptions) -> anyhow::Result<()> {
