@@ -65,6 +65,17 @@ fn as_user(user: &str, mut body: Value) -> Value {
     body
 }
 
+/// One plain chat request of `user` with `key` through `node`.
+async fn ask_as(node: &Http, key: &str, user: &str, message: &str) -> Reply {
+    node.chat(
+        PATHS[0],
+        Some(key),
+        &as_user(user, chat("echo", message)),
+        &[],
+    )
+    .await
+}
+
 /// Seconds from now to the next UTC midnight (the daily window's reset).
 fn seconds_to_midnight() -> u64 {
     let now = std::time::SystemTime::now()
@@ -155,25 +166,11 @@ async fn racing_data_planes_admit_exactly_the_quota() {
     }
     // Nothing more once the quota is spent, on either node.
     for node in &nodes {
-        let reply = node
-            .chat(
-                PATHS[0],
-                Some(&key),
-                &as_user("racer", chat("echo", "x")),
-                &[],
-            )
-            .await;
+        let reply = ask_as(node, &key, "racer", "x").await;
         assert_error(&reply, 429, "user_quota.requests");
     }
     // Another user has a bucket of their own.
-    let reply = nodes[1]
-        .chat(
-            PATHS[0],
-            Some(&key),
-            &as_user("other", chat("echo", "x")),
-            &[],
-        )
-        .await;
+    let reply = ask_as(&nodes[1], &key, "other", "x").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 
     assert_eq!(wait_stored(&stack, "racer", N as i64).await.0, N as i64);
@@ -257,14 +254,7 @@ async fn a_spent_quota_answers_429_with_the_limit_retry_after_and_no_retry() {
     let key = seed(&stack, &user_quota(Some(2), None)).await;
     let node = stack.dps[0].http();
     for _ in 0..2 {
-        let reply = node
-            .chat(
-                PATHS[0],
-                Some(&key),
-                &as_user("bob", chat("echo", "hi")),
-                &[],
-            )
-            .await;
+        let reply = ask_as(&node, &key, "bob", "hi").await;
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
     for body in [chat("echo", "hi"), chat_stream("echo", "hi")] {
@@ -344,14 +334,7 @@ async fn with_no_offline_allowance_a_control_plane_outage_refuses_over_quota_tra
     let (stack, key, nodes) = spend_then_lose_the_control_plane("dave", 0).await;
     for node in &nodes {
         for user in ["dave", "a-new-user"] {
-            let reply = node
-                .chat(
-                    PATHS[0],
-                    Some(&key),
-                    &as_user(user, chat("echo", "hi")),
-                    &[],
-                )
-                .await;
+            let reply = ask_as(node, &key, user, "hi").await;
             assert_error(&reply, 429, "user_quota.requests");
         }
         // Traffic without a quota is not affected.
@@ -374,14 +357,7 @@ async fn an_offline_allowance_admits_at_most_that_many_per_node() {
     for node in &nodes {
         let mut admitted = 0;
         for _ in 0..3 * ALLOWANCE {
-            let reply = node
-                .chat(
-                    PATHS[0],
-                    Some(&key),
-                    &as_user("erin", chat("echo", "hi")),
-                    &[],
-                )
-                .await;
+            let reply = ask_as(node, &key, "erin", "hi").await;
             match reply.status {
                 200 => admitted += 1,
                 _ => {
@@ -456,14 +432,7 @@ async fn usage_survives_a_policy_save_and_a_control_plane_restart() {
         })
         .await;
     }
-    let reply = nodes[0]
-        .chat(
-            PATHS[0],
-            Some(&key),
-            &as_user("frank", chat("echo", "hi")),
-            &[],
-        )
-        .await;
+    let reply = ask_as(&nodes[0], &key, "frank", "hi").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("x-policy-revision"), revision.to_string());
     wait_stored(&stack, "frank", 3).await;
