@@ -13,6 +13,12 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# A clean CI clone builds everything once: incremental caches would only take disk.
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
+df -h . | awk 'NR == 2 { print "==> disk: " $4 " free on " $6 }'
+
 eval "$(scripts/ensure-postgres.sh)"
 export DATABASE_URL
 
