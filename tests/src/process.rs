@@ -67,14 +67,7 @@ impl Process {
         if let Some(status) = self.exited() {
             return Some(status);
         }
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        assert!(
-            sent.is_ok_and(|s| s.success()),
-            "cannot send SIGTERM to {}",
-            self.name
-        );
+        self.signal("TERM");
         let until = tokio::time::Instant::now() + grace;
         while tokio::time::Instant::now() < until {
             if let Some(status) = self.exited() {
@@ -84,6 +77,18 @@ impl Process {
         }
         self.kill();
         None
+    }
+
+    /// Sends signal `name` (`INT`, `TERM`, ...) to the process we spawned.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "cannot send SIG{name} to {}",
+            self.name
+        );
     }
 }
 
