@@ -1,8 +1,9 @@
 //! Forwarding an allowed (or rewritten, or summarized) request and relaying the answer
 //! (SPEC §2.4, §2.7, §3.4).
 //!
-//! Non-streamed answers are read whole, redacted (`choices[].message.content` and
-//! `.refusal`) when the policy redacts, and returned with the `policy` record. Streamed
+//! Non-streamed answers are read whole, redacted (every text field of
+//! `choices[].message`: content, refusal, tool-call arguments) when the policy redacts,
+//! and returned with the `policy` record. Streamed
 //! answers go through [`Relay`] event by event, so the first token reaches the client as
 //! soon as the redactor releases it. Either way the request's audit entry (with the final
 //! redaction counts) and usage record (exact upstream tokens, estimated only when none
@@ -20,7 +21,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use policy_engine::redact::{RedactionCounts, Redactor};
+use policy_engine::redact::RedactionCounts;
 use policy_engine::{CompiledPolicy, Decision};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -34,6 +35,7 @@ use crate::state::AppState;
 use crate::trace_span;
 use crate::upstream::relay::{Relay, Usage};
 use crate::upstream::sse::SseParser;
+use crate::upstream::text::{for_each_text, redact_whole};
 use crate::upstream::{UpstreamError, read_body};
 
 /// One forwarded request.
@@ -150,18 +152,15 @@ fn complete_json(app: &AppState, fwd: &Forward, body: &[u8]) -> Option<(Response
             let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else {
                 continue;
             };
-            for field in ["content", "refusal"] {
-                if let Some(Value::String(text)) = message.get_mut(field) {
-                    completion_bytes += text.len();
-                    if fwd.redact() {
-                        let redacted = Redactor::builtin().redact(text);
-                        if !redacted.counts.is_empty() {
-                            counts.add(&redacted.counts);
-                            *text = redacted.text.into_owned();
-                        }
-                    }
+            for_each_text(message, |field, text| {
+                completion_bytes += text.len();
+                if fwd.redact()
+                    && let Some((redacted, found)) = redact_whole(field, text)
+                {
+                    counts.add(&found);
+                    *text = redacted;
                 }
-            }
+            });
         }
         if fwd.redact() {
             decision.record_redaction(&fwd.policy, &counts);

@@ -5,9 +5,11 @@
 //! - `sse`: splitting a byte stream into SSE events.
 //! - `relay`: the streamed answer as the client sees it — redacted per choice and field,
 //!   usage chunk hidden when the gateway asked for it, `policy` on the finishing chunk.
+//! - `text`: which fields of a message or delta carry model text.
 
 pub mod relay;
 pub mod sse;
+pub mod text;
 
 use std::sync::Arc;
 use std::time::Duration;

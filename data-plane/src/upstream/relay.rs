@@ -2,11 +2,12 @@
 //! and "OpenAI wire fidelity").
 //!
 //! Each upstream event is re-emitted as soon as it is safe:
-//! - with redaction on, every `(choice index, field)` — `delta.content` and
-//!   `delta.refusal` — has its own [`StreamRedactor`]; a chunk carries only the text
-//!   the redactor released, and held-back text is flushed on that choice's
-//!   `finish_reason`, on `[DONE]`, on an upstream error and at the end of the body, so
-//!   unscanned text is never sent and a secret split across chunks is still caught;
+//! - with redaction on, every `(choice index, text field)` — `delta.content`,
+//!   `delta.refusal` and each tool call's `function.arguments` ([`TextField`]) — has its
+//!   own streaming redactor ([`FieldRedactor`]; JSON-aware for arguments); a chunk carries only the text the redactor released, and
+//!   held-back text is flushed on that choice's `finish_reason`, on `[DONE]`, on an
+//!   upstream error and at the end of the body, so unscanned text is never sent and a
+//!   secret split across chunks is still caught;
 //! - chunks keep their own `id`, `created`, `model` and `index`; a chunk left with
 //!   nothing to say (all its text held back) is skipped;
 //! - the usage-only chunk (`choices: []`) is recorded, and dropped when the gateway
@@ -16,27 +17,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use policy_engine::redact::{RedactionCounts, Redactor, StreamRedactor};
+use policy_engine::redact::RedactionCounts;
 use policy_engine::{CompiledPolicy, Decision};
 use serde_json::{Map, Value, json};
 
-/// The two delta fields that carry model text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Field {
-    Content,
-    Refusal,
-}
-
-impl Field {
-    const ALL: [Field; 2] = [Field::Content, Field::Refusal];
-
-    const fn name(self) -> &'static str {
-        match self {
-            Field::Content => "content",
-            Field::Refusal => "refusal",
-        }
-    }
-}
+use super::text::{FieldRedactor, TextField, append_text, for_each_text};
 
 /// Token counts reported by the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,7 +52,7 @@ pub struct Step {
 pub struct Relay {
     redact: bool,
     strip_usage: bool,
-    redactors: BTreeMap<(u64, Field), StreamRedactor<'static>>,
+    redactors: BTreeMap<(u64, TextField), FieldRedactor>,
     base: Decision,
     policy: Arc<CompiledPolicy>,
     /// `id`, `created`, `model` of the last chunk, for chunks the gateway has to add.
@@ -191,36 +176,25 @@ impl Relay {
 
     /// Redacts one choice's delta in place; returns whether it still says something.
     fn on_delta(&mut self, index: u64, delta: &mut Map<String, Value>, finish: bool) -> bool {
-        for field in Field::ALL {
-            let text = match delta.get_mut(field.name()) {
-                Some(Value::String(text)) => Some(text),
-                _ => None,
-            };
-            if let Some(text) = &text {
-                self.completion_bytes += text.len();
+        let (redact, redactors) = (self.redact, &mut self.redactors);
+        for_each_text(delta, |field, text| {
+            self.completion_bytes += text.len();
+            if redact {
+                let redactor = redactors
+                    .entry((index, field))
+                    .or_insert_with(|| FieldRedactor::for_field(field));
+                *text = redactor.push(text);
             }
-            if !self.redact {
-                continue;
-            }
-            let redactor = self
+        });
+        if redact && finish {
+            for ((_, field), redactor) in self
                 .redactors
-                .entry((index, field))
-                .or_insert_with(|| Redactor::builtin().stream());
-            match text {
-                Some(text) => {
-                    let mut released = redactor.push(text);
-                    if finish {
-                        released.push_str(&redactor.finish());
-                    }
-                    *text = released;
+                .range_mut((index, TextField::Content)..=(index, TextField::FunctionArguments))
+            {
+                let rest = redactor.finish();
+                if !rest.is_empty() {
+                    append_text(delta, *field, &rest);
                 }
-                None if finish => {
-                    let rest = redactor.finish();
-                    if !rest.is_empty() {
-                        delta.insert(field.name().to_string(), Value::String(rest));
-                    }
-                }
-                None => {}
             }
         }
         delta
@@ -246,10 +220,7 @@ impl Relay {
         for ((index, field), redactor) in &mut self.redactors {
             let rest = redactor.finish();
             if !rest.is_empty() {
-                per_choice
-                    .entry(*index)
-                    .or_default()
-                    .insert(field.name().to_string(), Value::String(rest));
+                append_text(per_choice.entry(*index).or_default(), *field, &rest);
             }
         }
         let mut out = Vec::new();

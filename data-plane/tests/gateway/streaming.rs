@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::fixtures::{open_key, support_key};
-use crate::support::upstream::{SECRET_CARD, SECRET_EMAIL};
+use crate::support::upstream::{SECRET_CARD, SECRET_EMAIL, TOOL_SECRET_ARGUMENTS};
 use crate::support::{Env, PATHS, chat, chat_stream};
 
 /// Every fragment of a secret long enough to identify it.
@@ -37,6 +37,73 @@ async fn json_answers_are_redacted_and_report_redact() {
         );
         assert_eq!(reply.header("x-policy-reason-code"), "REDACT");
     }
+}
+
+/// The tool-call arguments the client gets, redacted and still JSON (the card follows an
+/// escaped newline, which a scan of the raw JSON text would miss).
+const TOOL_ARGUMENTS_REDACTED: &str =
+    r#"{"to": "[REDACTED:email]", "note": "paid with\n[REDACTED:card]"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_arguments_are_redacted_in_json_answers_and_streams() {
+    let env = Env::start().await;
+    assert!(TOOL_SECRET_ARGUMENTS.contains(SECRET_EMAIL));
+
+    let reply = env
+        .dp
+        .chat(
+            PATHS[1],
+            Some(&open_key()),
+            &chat("tool-secret", "mail it"),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_no_secret(&reply.text());
+    let body = reply.json();
+    let call = &body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["id"], "call_1");
+    assert_eq!(call["function"]["name"], "send_mail");
+    assert_eq!(call["function"]["arguments"], TOOL_ARGUMENTS_REDACTED);
+    assert_eq!(
+        body["policy"]["redaction_counts"],
+        json!({"email": 1, "card": 1})
+    );
+    assert_eq!(reply.header("x-policy-reason-code"), "REDACT");
+
+    let reply = env
+        .dp
+        .chat(
+            PATHS[0],
+            Some(&support_key()),
+            &chat_stream("tool-secret", "refund policy mail"),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    for chunk in &reply.chunks {
+        assert_no_secret(&String::from_utf8_lossy(chunk));
+    }
+    let events = reply.events();
+    let arguments: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(arguments, TOOL_ARGUMENTS_REDACTED);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["delta"]["tool_calls"][0]["id"] == "call_1"),
+        "the call's id reaches the client"
+    );
+    let finishing = events
+        .iter()
+        .find(|e| e["choices"][0]["finish_reason"] == "tool_calls")
+        .unwrap();
+    assert_eq!(
+        finishing["policy"]["redaction_counts"],
+        json!({"email": 1, "card": 1})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,8 @@
 //! - one file per kind: `email`, `phone`, `ssn`, `card`, `api_key`, `ipv4`, `iban`, with
 //!   `numeric` holding the boundary rules of the digit-based ones.
 //! - `redactor`: [`Redactor`] and whole-text redaction; `stream`: [`StreamRedactor`].
+//! - `json`: [`JsonStreamRedactor`], for JSON text a model writes (tool-call arguments):
+//!   string values are decoded before they are scanned.
 //!
 //! # Whole text and streams agree
 //! A detector decides whether a match starts at a position from a bounded window around
@@ -26,6 +28,7 @@ mod card;
 mod email;
 mod iban;
 mod ipv4;
+mod json;
 mod kind;
 mod numeric;
 mod phone;
@@ -39,6 +42,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use json::JsonStreamRedactor;
 pub use kind::{RedactionCounts, RedactionKind};
 pub use redactor::{Redacted, Redactor, redact};
 pub use stream::{MAX_HOLD_BACK, StreamRedactor};

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use policy_engine::{CategorySet, CompiledPolicy, DecisionInput, Moderation};
@@ -131,5 +132,106 @@ fn non_json_events_are_dropped_not_forwarded() {
             .on_event("secret text that is not json")
             .out
             .is_empty()
+    );
+}
+
+/// A stream chunk with one tool-call delta of choice 0.
+fn tool_chunk(call: Value, finish: Option<&str>) -> String {
+    json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",
+           "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": finish}]})
+    .to_string()
+}
+
+/// Every tool call's arguments of choice 0, reassembled as a client does (by `index`).
+fn tool_arguments_of(out: &[u8]) -> BTreeMap<u64, String> {
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    let mut calls = BTreeMap::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).unwrap();
+        for call in value["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let arguments: &mut String = calls.entry(call["index"].as_u64().unwrap()).or_default();
+            arguments.push_str(call["function"]["arguments"].as_str().unwrap_or_default());
+        }
+    }
+    calls
+}
+
+#[test]
+fn tool_call_arguments_are_redacted_per_call_across_chunks() {
+    let mut relay = relay(true, true);
+    let mut out = Vec::new();
+    // Two tool calls interleaved, each with an address split across its chunks.
+    let events = [
+        tool_chunk(
+            json!({"index": 0, "id": "call_a", "type": "function",
+                   "function": {"name": "send_mail", "arguments": "{\"to\": \"jo"}}),
+            None,
+        ),
+        tool_chunk(
+            json!({"index": 1, "id": "call_b", "type": "function",
+                   "function": {"name": "lookup", "arguments": "{\"ip\": \"10.1"}}),
+            None,
+        ),
+        tool_chunk(
+            json!({"index": 0, "function": {"arguments": "hn.doe@exa"}}),
+            None,
+        ),
+        tool_chunk(
+            json!({"index": 1, "function": {"arguments": "2.3.4\"}"}}),
+            None,
+        ),
+        tool_chunk(
+            json!({"index": 0, "function": {"arguments": "mple.com\"}"}}),
+            None,
+        ),
+    ];
+    for event in &events {
+        out.extend(relay.on_event(event).out);
+        let wire = String::from_utf8_lossy(&out);
+        assert!(!wire.contains("john.doe"), "leaked early: {wire}");
+    }
+    out.extend(relay.on_event(&chunk(0, None, Some("tool_calls"))).out);
+    out.extend(relay.on_event("[DONE]").out);
+
+    let calls = tool_arguments_of(&out);
+    assert_eq!(calls[&0], "{\"to\": \"[REDACTED:email]\"}");
+    assert_eq!(calls[&1], "{\"ip\": \"[REDACTED:ipv4]\"}");
+    for arguments in calls.values() {
+        serde_json::from_str::<Value>(arguments).expect("the arguments stay JSON");
+    }
+    // The ids and names the client needs still arrive.
+    let wire = String::from_utf8(out).unwrap();
+    for name in ["call_a", "call_b", "send_mail", "lookup"] {
+        assert!(wire.contains(name), "{name} missing from {wire}");
+    }
+    let counts = relay.decision().redaction_counts;
+    assert_eq!(counts.total(), 2, "{counts:?}");
+}
+
+#[test]
+fn held_back_tool_arguments_are_flushed_at_an_early_end() {
+    let mut relay = relay(true, true);
+    let mut out = Vec::new();
+    out.extend(
+        relay
+            .on_event(&tool_chunk(
+                json!({"index": 0, "id": "call_a", "function": {"name": "f", "arguments": "{\"n\": \"415-555-01"}}),
+                None,
+            ))
+            .out,
+    );
+    assert!(!String::from_utf8_lossy(&out).contains("415-555"));
+    out.extend(relay.on_error("broken", "upstream_error"));
+    let calls = tool_arguments_of(&out);
+    assert!(
+        calls[&0].starts_with("{\"n\": \""),
+        "held-back text comes out before the error: {calls:?}"
     );
 }

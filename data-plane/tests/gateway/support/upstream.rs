@@ -2,6 +2,9 @@
 //! - `echo` (anything unlisted): answers `echo: <last user text> <COMPLETION_MARKER>`;
 //! - `secret`: answers [`SECRET_TEXT`], streamed 4 bytes per event so the e-mail address
 //!   and the card number are split across many chunk boundaries;
+//! - `tool-secret`: answers with a `send_mail` tool call whose arguments
+//!   ([`TOOL_SECRET_ARGUMENTS`]) hold the same e-mail address and card, streamed 4 bytes
+//!   per event in `delta.tool_calls`;
 //! - `no-usage`: like `echo` without any usage;
 //! - `fail`: HTTP 500; `missing-model`: OpenAI's 404 for an unknown model;
 //! - `slow`: answers after 3 s; `cut`: streams two events, then breaks the connection;
@@ -29,6 +32,8 @@ pub const SECRET_TEXT: &str =
     "Write to jane.roe@example.com or use card 4111 1111 1111 1111 for the refund.";
 pub const SECRET_EMAIL: &str = "jane.roe@example.com";
 pub const SECRET_CARD: &str = "4111 1111 1111 1111";
+pub const TOOL_SECRET_ARGUMENTS: &str =
+    r#"{"to": "jane.roe@example.com", "note": "paid with\n4111 1111 1111 1111"}"#;
 pub const COMPLETION_MARKER: &str = "CMPL-MARK-7f3a9c";
 
 #[derive(Debug, Clone)]
@@ -146,11 +151,24 @@ async fn chat(
     }
     let usage = (model != "no-usage")
         .then(|| json!({"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}));
+    let tool = model == "tool-secret";
     if !stream {
+        let (message, finish) = if tool {
+            (
+                json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": [
+                    {"id": "call_1", "type": "function",
+                     "function": {"name": "send_mail", "arguments": TOOL_SECRET_ARGUMENTS}}]}),
+                "tool_calls",
+            )
+        } else {
+            (
+                json!({"role": "assistant", "content": text, "refusal": null}),
+                "stop",
+            )
+        };
         let mut answer = json!({
             "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
-                         "logprobs": null, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
         });
         if let Some(usage) = usage {
             answer["usage"] = usage;
@@ -166,15 +184,21 @@ async fn chat(
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
-    let piece = if model == "secret" { 4 } else { 6 };
-    let chars: Vec<char> = text.chars().collect();
-    for part in chars.chunks(piece) {
-        events.push(chunk(
-            json!({"content": part.iter().collect::<String>()}),
-            Value::Null,
-        ));
+    let piece = if model == "secret" || tool { 4 } else { 6 };
+    let streamed = if tool { TOOL_SECRET_ARGUMENTS } else { &text };
+    let chars: Vec<char> = streamed.chars().collect();
+    for (i, part) in chars.chunks(piece).enumerate() {
+        let part: String = part.iter().collect();
+        let delta = match (tool, i) {
+            (false, _) => json!({"content": part}),
+            (true, 0) => json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                "function": {"name": "send_mail", "arguments": part}}]}),
+            (true, _) => json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+        };
+        events.push(chunk(delta, Value::Null));
     }
-    events.push(chunk(json!({}), json!("stop")));
+    let finish = if tool { "tool_calls" } else { "stop" };
+    events.push(chunk(json!({}), json!(finish)));
     if include_usage && let Some(usage) = usage {
         events.push(
             json!({"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1,
