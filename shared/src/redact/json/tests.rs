@@ -145,3 +145,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Models write broken JSON too: stray quotes, backslashes and cut `\u` escapes give
+    /// no panic, and the stream still equals the whole text for any chunking.
+    #[test]
+    fn any_text_streams_like_whole(
+        text in r#"[ -~é😀"\\uUdD0-9a-fA-F\n]{0,80}"#,
+        size in 1usize..8,
+    ) {
+        let mut stream = Redactor::builtin().stream_json();
+        let mut whole = stream.push(&text);
+        whole.push_str(&stream.finish());
+        prop_assert_eq!(streamed(&text, size), whole);
+    }
+}
